@@ -1,0 +1,9 @@
+# Sourced by the Makefile's scripts: an Airflow home inside the project.
+_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export AIRFLOW_HOME="$_root/.airflow"
+export AIRFLOW__CORE__DAGS_FOLDER="$_root/dags"
+export AIRFLOW__CORE__PLUGINS_FOLDER="$_root/plugins"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-10}
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin,ops:op,viewer:viewer}
+mkdir -p "$AIRFLOW_HOME"

@@ -1,0 +1,113 @@
+"""A private OpenSSH server on a loopback port, with its own host and client keys.
+
+Never touches the machine's own sshd configuration: everything is passed with -o.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from testbed.config import TestBedConfig
+
+SSHD = "/usr/sbin/sshd"
+
+
+class SshServer:
+    def __init__(self, cfg: TestBedConfig):
+        self.cfg = cfg
+        self.dir = cfg.ssh_dir
+        self.host_key = self.dir / "host_ed25519"
+        self.client_key = self.dir / "client_ed25519"
+        self.authorized_keys = self.dir / "authorized_keys"
+        self.pidfile = self.dir / "sshd.pid"
+        self.log = self.dir / "sshd.log"
+
+    @property
+    def host_key_line(self) -> str:
+        """`ssh-ed25519 AAAA...`: what the Airflow connection's host_key extra holds."""
+        return " ".join(Path(str(self.host_key) + ".pub").read_text().split()[:2])
+
+    def _keygen(self, path: Path) -> None:
+        if not path.exists():
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+
+    def running(self) -> bool:
+        if not self.pidfile.exists():
+            return False
+        try:
+            os.kill(int(self.pidfile.read_text().strip()), 0)
+        except (ProcessLookupError, ValueError):
+            return False
+        return self._port_open()
+
+    def _port_open(self) -> bool:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            return s.connect_ex(("127.0.0.1", self.cfg.ssh_port)) == 0
+
+    def start(self, timeout_s: float = 10) -> SshServer:
+        if not os.path.exists(SSHD):
+            raise RuntimeError("OpenSSH server missing: apt-get install -y openssh-server")
+        if self.running():
+            return self
+        self.dir.mkdir(parents=True, exist_ok=True)
+        os.makedirs("/run/sshd", exist_ok=True)
+        self._keygen(self.host_key)
+        self._keygen(self.client_key)
+        self.authorized_keys.write_text(Path(str(self.client_key) + ".pub").read_text())
+        self.authorized_keys.chmod(0o600)
+        subprocess.run(
+            [
+                SSHD,
+                "-f",
+                "/dev/null",
+                "-o",
+                "ListenAddress=127.0.0.1",
+                "-o",
+                f"Port={self.cfg.ssh_port}",
+                "-o",
+                f"HostKey={self.host_key}",
+                "-o",
+                f"AuthorizedKeysFile={self.authorized_keys}",
+                "-o",
+                f"PidFile={self.pidfile}",
+                "-o",
+                "StrictModes=no",
+                "-o",
+                "PasswordAuthentication=no",
+                "-o",
+                "KbdInteractiveAuthentication=no",
+                "-o",
+                "UsePAM=no",
+                "-o",
+                "PermitRootLogin=prohibit-password",
+                "-o",
+                "MaxStartups=50",
+                "-o",
+                "MaxSessions=50",
+                "-E",
+                str(self.log),
+            ],
+            check=True,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.pidfile.exists() and self._port_open():
+                return self
+            time.sleep(0.05)
+        raise RuntimeError(f"sshd did not start on port {self.cfg.ssh_port}: see {self.log}")
+
+    def stop(self) -> None:
+        if self.pidfile.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(self.pidfile.read_text().strip()), signal.SIGTERM)
+            deadline = time.monotonic() + 5
+            while self._port_open() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.pidfile.unlink(missing_ok=True)

@@ -1,0 +1,35 @@
+"""Shared fixtures: one test bed (MariaDB databases pmp_test_*, a private sshd, the Moodle
+double) for the session, reset to a fresh Moodle site before each test that asks for it."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from testbed import mariadb, moodle_site
+from testbed.config import TestBedConfig
+from testbed.stack import TestBed
+
+
+@pytest.fixture(scope="session")
+def bed():
+    stack = TestBed(TestBedConfig.from_env("test")).up()
+    saved = {k: os.environ.get(k) for k in stack.airflow_env()}
+    os.environ.update(stack.airflow_env())
+    yield stack
+    stack.down()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def fresh(bed):
+    """A fresh Moodle site and empty WordPress tables, no faults, no sent mail."""
+    mariadb.create(bed.cfg)
+    moodle_site.lay_out(bed.cfg, bed.layout)
+    moodle_site.reset_dataroot(bed.cfg)
+    return bed
