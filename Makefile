@@ -3,13 +3,18 @@ SHELL := /bin/bash
 VENV := .venv/bin
 ENV := source scripts/airflow_env.sh &&
 
-.PHONY: setup demo test lint format lock testbed-down clean
+.PHONY: setup demo ui test lint format lock testbed-down clean
 
 setup:  ## Debian packages, .venv from the lock, migrated Airflow home
 	@bash scripts/setup.sh
 
-demo: setup  ## bring up the demo test bed (MariaDB, sshd, Moodle double) on demo data
-	@$(ENV) $(VENV)/python -m testbed up --name demo --size $${SIZE:-60}
+demo: setup  ## demo test bed on demo data, one real provisioning cycle, and what it did
+	@$(ENV) $(VENV)/python -m testbed.demo $${SIZE:-60}
+
+ui: setup  ## Airflow (standalone) on the demo test bed: http://localhost:8080
+	@$(ENV) eval "$$($(VENV)/python -m testbed env --name demo)" && \
+	  export AIRFLOW_VAR_MOODLE_PARENT_PROVISIONING="$$($(VENV)/python -c 'from testbed.demo import demo_settings; from testbed.stack import TestBed; from testbed.config import TestBedConfig; import json; print(json.dumps(demo_settings(TestBed(TestBedConfig.from_env("demo")))))')" && \
+	  $(VENV)/airflow standalone
 
 test: setup lint  ## lint, then every test (real MariaDB, OpenSSH, Airflow)
 	@$(ENV) $(VENV)/pytest -q -p no:cacheprovider; rc=$$?; \

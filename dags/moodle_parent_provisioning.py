@@ -1,0 +1,259 @@
+"""
+### Moodle parent provisioning
+
+Gives parents whose account requests staff approved on the school's WordPress site a
+Moodle account linked to each of their children. Replaces the WordPress plugin's
+provisioning cycle.
+
+| step | what it does |
+|---|---|
+| `check` | settings valid, both databases reachable, WordPress tables present, Parent role allowed in user contexts, static contexts exist |
+| `collect` | the approved requests this cycle takes (oldest first, up to `max_requests_per_cycle`); data problems become reasons |
+| `sync_users` | Moodle's `\\auth_db\\task\\sync_users` over SSH, only if some parent needs a new account; output checked, not only the exit code |
+| `link_children` | each child matched among pupils only; the Parent role assigned in the child's user context and each static context, never twice |
+| `send_passwords` | Moodle's `\\core\\task\\send_new_user_passwords_task`, only if new accounts were created |
+| `mark` | provisioned requests marked; the others keep `approved` with their reasons; one comment line per request per run |
+| `report` | the cycle's summary: counts, each failed request's id and reason codes |
+
+A red run means the **system** failed (settings, a database, SSH, a Moodle task): fix it
+and clear the failed task. Requests that fail for reasons in their data leave the run
+green and are listed in `report`'s log and return value.
+
+**Trigger with parameters** to provision only some requests (`request_ids`) or to see the
+plan without writing anything or running Moodle (`dry_run`).
+
+Connections: `wordpress_db`, `moodle_db` (mysql), `moodle_ssh` (ssh). Settings: the
+Variable `moodle_parent_provisioning` (see the project's README).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task
+
+SCHEDULE = os.environ.get("PARENT_PROVISIONING_SCHEDULE", "0 2 * * *")
+TIMEZONE = os.environ.get("PARENT_PROVISIONING_TIMEZONE", "Europe/London")
+DB_TASK_TIMEOUT = timedelta(minutes=30)
+MOODLE_TASK_TIMEOUT = timedelta(hours=2)  # the SSH command's own limit is the moodle_task_timeout_s setting
+
+
+def _connections():
+    """(WordPress, Moodle) DB-API connections from the providers' hooks."""
+    from airflow.providers.mysql.hooks.mysql import MySqlHook
+
+    return MySqlHook(mysql_conn_id="wordpress_db").get_conn(), MySqlHook(mysql_conn_id="moodle_db").get_conn()
+
+
+def _settings():
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.parent_provisioning import settings
+
+    try:
+        return settings.load()
+    except settings.SettingsError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def _params() -> tuple[str, list[int], bool]:
+    context = get_current_context()
+    params = context["params"]
+    return context["run_id"], sorted({int(i) for i in params.get("request_ids") or []}), bool(params.get("dry_run"))
+
+
+def _run_moodle_task(moodle_task: str) -> dict:
+    from airflow.providers.ssh.hooks.ssh import SSHHook
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.parent_provisioning import moodle_cli
+
+    s = _settings()
+    run = moodle_cli.run_task(SSHHook(ssh_conn_id="moodle_ssh", cmd_timeout=None), s, moodle_task)
+    result = {"exit_status": run.exit_status, "seconds": round(run.seconds, 1), **run.counts}
+    print(f"Moodle {moodle_task}: {result}")
+    try:
+        run.check()
+    except moodle_cli.MoodleTaskError as exc:
+        if exc.retryable:
+            raise
+        raise AirflowFailException(str(exc)) from exc
+    return result
+
+
+@dag(
+    dag_id="moodle_parent_provisioning",
+    schedule=SCHEDULE,
+    start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["moodle", "parents", "provisioning"],
+    default_args={
+        "owner": "school-it",
+        "retries": 3,
+        "retry_delay": timedelta(minutes=1),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=15),
+        "execution_timeout": DB_TASK_TIMEOUT,
+    },
+    params={
+        "request_ids": Param(
+            [],
+            type="array",
+            items={"type": "integer", "minimum": 1},
+            title="Only these requests",
+            description="Ids of approved requests to provision now. Leave empty for every approved request.",
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run",
+            description="Plan only: show what would happen. Nothing is written to either database and Moodle "
+            "is not contacted over SSH.",
+        ),
+    },
+    render_template_as_native_obj=True,
+)
+def moodle_parent_provisioning():
+    @task
+    def check() -> dict:
+        """Fail early, with what to fix, before anything is written."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from include.parent_provisioning import cycle, wordpress
+
+        s = _settings()
+        run_id, request_ids, dry_run = _params()
+        wp, mdl = _connections()
+        try:
+            site = cycle.check(wp, mdl, s, dry_run)
+            if not dry_run:
+                dag_run = get_current_context()["dag_run"]
+                wordpress.start_cycle(
+                    wp,
+                    s,
+                    run_id,
+                    getattr(dag_run, "triggering_user_name", None) or "",
+                    str(getattr(dag_run, "run_type", "")),
+                    request_ids,
+                )
+        except cycle.CheckError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        finally:
+            wp.close()
+            mdl.close()
+        return site
+
+    @task
+    def collect(site: dict) -> dict:
+        """The approved requests this cycle takes; which need a new Moodle account."""
+        from include.parent_provisioning import cycle
+
+        s = _settings()
+        run_id, request_ids, dry_run = _params()
+        wp, mdl = _connections()
+        try:
+            return cycle.collect(wp, mdl, s, site, run_id, request_ids, dry_run)
+        finally:
+            wp.close()
+            mdl.close()
+
+    @task(execution_timeout=MOODLE_TASK_TIMEOUT)
+    def sync_users(collected: dict) -> dict:
+        """Moodle creates (or revives) the parents' accounts from the auth table."""
+        from include.parent_provisioning.moodle_cli import SYNC_USERS
+
+        _, _, dry_run = _params()
+        if dry_run:
+            return {"skipped": "dry run", "would_run": collected["needs_account"] > 0}
+        if not collected["needs_account"]:
+            print("No request needs a new account: Moodle's user sync is not run.")
+            return {"skipped": "no new accounts needed"}
+        return _run_moodle_task(SYNC_USERS)
+
+    @task
+    def link_children(site: dict, synced: dict) -> dict:
+        """Each parent linked to each of their children (and the static contexts)."""
+        from include.parent_provisioning import cycle
+
+        s = _settings()
+        run_id, request_ids, dry_run = _params()
+        wp, mdl = _connections()
+        try:
+            return cycle.link(wp, mdl, s, site, run_id, request_ids, dry_run)
+        finally:
+            wp.close()
+            mdl.close()
+
+    @task(execution_timeout=MOODLE_TASK_TIMEOUT)
+    def send_passwords(linked: dict) -> dict:
+        """Moodle emails each new parent a temporary password."""
+        from include.parent_provisioning.moodle_cli import SEND_PASSWORDS
+
+        _, _, dry_run = _params()
+        if dry_run:
+            return {"skipped": "dry run"}
+        if not linked["new_accounts"]:
+            print("No new accounts this cycle: Moodle's password task is not run.")
+            return {"skipped": "no new accounts"}
+        return _run_moodle_task(SEND_PASSWORDS)
+
+    @task
+    def mark(linked: dict, passwords: dict) -> dict:
+        """Requests marked provisioned, or kept approved with their reasons."""
+        from include.parent_provisioning import wordpress
+
+        s = _settings()
+        run_id, _, dry_run = _params()
+        if dry_run:
+            return {"skipped": "dry run"}
+        wp, mdl = _connections()
+        mdl.close()
+        try:
+            changed = wordpress.mark(wp, s, run_id)
+        finally:
+            wp.close()
+        print(f"{changed} request(s) updated in WordPress")
+        return {"requests_updated": changed}
+
+    @task
+    def report(collected: dict, synced: dict, linked: dict, passwords: dict, marked: dict) -> dict:
+        """The cycle's summary for ops: counts, and each failed request's id and reason codes."""
+        from include.parent_provisioning import cycle
+
+        s = _settings()
+        run_id, _, dry_run = _params()
+        if dry_run:
+            summary = {
+                "run_id": run_id,
+                "dry_run": True,
+                **collected,
+                **{k: v for k, v in linked.items()},
+                "sync": synced,
+            }
+            print(f"DRY RUN plan: {summary}")
+            return summary
+        wp, mdl = _connections()
+        mdl.close()
+        try:
+            summary = cycle.summarise(
+                wp, s, run_id, collected, {"sync": synced, "passwords": passwords, "links": linked}
+            )
+        finally:
+            wp.close()
+        print(cycle.format_summary(summary))
+        return summary
+
+    site = check()
+    collected = collect(site)
+    synced = sync_users(collected)
+    linked = link_children(site, synced)
+    passwords = send_passwords(linked)
+    marked = mark(linked, passwords)
+    report(collected, synced, linked, passwords, marked)
+
+
+moodle_parent_provisioning()

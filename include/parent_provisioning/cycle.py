@@ -1,0 +1,246 @@
+"""One provisioning cycle, step by step. Each function is one DAG task's work: it takes
+open database connections and returns small results (ids and counts) for XCom.
+
+Every step can run again at any point and converges: writes check before they insert,
+outcomes are upserted per (run, request), and a request's comment line is written in
+the same transaction that records it was written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+
+from include.parent_provisioning import moodle_db, wordpress
+from include.parent_provisioning.matching import PupilIndex
+from include.parent_provisioning.moodle_db import Site
+from include.parent_provisioning.reasons import Reason
+from include.parent_provisioning.requests import Request, from_row
+from include.parent_provisioning.settings import Settings
+from include.parent_provisioning.wordpress import Outcome
+
+log = logging.getLogger(__name__)
+
+
+class CheckError(RuntimeError):
+    """The cycle cannot start: the message says what to fix."""
+
+
+def check(wp, mdl, s: Settings, dry_run: bool) -> dict:
+    """Settings, both databases, the WordPress tables, the role, the static contexts."""
+    missing = wordpress.missing_tables(wp, s)
+    plugin_tables = [t for t in missing if t in (s.requests_table, s.auth_table)]
+    if plugin_tables:
+        raise CheckError(
+            f"WordPress table(s) {', '.join(plugin_tables)} not found: is 'wp_table_prefix' "
+            f"({s.wp_table_prefix!r}) right and the wordpress_db connection on the right database?"
+        )
+    try:
+        site = moodle_db.check_site(mdl, s)
+    except moodle_db.SiteError as exc:
+        raise CheckError(str(exc)) from exc
+    if missing and not dry_run:  # only once every check has passed
+        wordpress.create_own_tables(wp, s)
+    return asdict(site)
+
+
+def _site(site: dict) -> Site:
+    return Site(**{**site, "static_context_ids": tuple(site["static_context_ids"])})
+
+
+def validate(rows: list[dict], auth: set[str], s: Settings, site: Site, accounts) -> list[Request]:
+    """Read the requests; data problems become reasons on them."""
+    requests = []
+    for row in rows:
+        request = from_row(row, s.match_by, site.extended_usernames)
+        if (
+            request.email
+            and request.email not in auth
+            and not any(r.code in ("invalid_email", "email_not_a_moodle_username") for r in request.reasons)
+        ):
+            request.reasons.append(Reason("no_auth_row"))
+        account = accounts.get(request.email)
+        if account is not None and account.auth != "db":
+            request.reasons.append(Reason("account_other_auth", auth=account.auth))
+        requests.append(request)
+    return requests
+
+
+def collect(wp, mdl, s: Settings, site: dict, run_id: str, request_ids: Sequence[int], dry_run: bool) -> dict:
+    """The approved requests this cycle takes, and which of them need a new Moodle account."""
+    st = _site(site)
+    batch = wordpress.approved_requests(wp, s, request_ids)
+    auth = wordpress.auth_emails(wp, s)
+    emails = {from_row(r).email for r in batch.rows}
+    accounts = moodle_db.find_accounts(mdl, s, st, emails)
+    outcomes = []
+    for request in validate(batch.rows, auth, s, st, accounts):
+        account = accounts.get(request.email)
+        needs_account = not request.reasons and (account is None or account.suspended)
+        outcomes.append(Outcome(request.id, "collected", needs_account=needs_account, reasons=tuple(request.reasons)))
+    if not dry_run:
+        wordpress.write_outcomes(wp, s, run_id, outcomes)
+    asked_missing = sorted(set(request_ids) - {int(r["id"]) for r in batch.rows}) if request_ids else []
+    result = {
+        "collected": len(outcomes),
+        "invalid": sum(1 for o in outcomes if o.reasons),
+        "needs_account": sum(1 for o in outcomes if o.needs_account),
+        "deferred": batch.deferred,
+        "asked_but_not_approved": asked_missing[:100],
+    }
+    log.info(
+        "collected %(collected)s requests: %(invalid)s with data problems, %(needs_account)s need a "
+        "new account, %(deferred)s deferred to the next cycle",
+        result,
+    )
+    return result
+
+
+def link(wp, mdl, s: Settings, site: dict, run_id: str, request_ids: Sequence[int], dry_run: bool) -> dict:
+    """Find each parent's account, match each child among pupils, and assign the parent role
+    in each matched child's user context and in each static context."""
+    st = _site(site)
+    if dry_run:
+        rows = wordpress.approved_requests(wp, s, request_ids).rows
+        past: dict[int, list] = {}
+        needed_account: set[int] = set()
+    else:
+        collected = wordpress.run_outcomes(wp, s, run_id)
+        rows = wordpress.requests_by_id(wp, s, [o["request_id"] for o in collected])
+        rows = [r for r in rows if r["status"] == "approved"]
+        past = wordpress.history(wp, s, run_id, [int(r["id"]) for r in rows])
+        needed_account = {int(o["request_id"]) for o in collected if o["needs_account"]}
+    auth = wordpress.auth_emails(wp, s)
+    emails = {from_row(r).email for r in rows}
+    accounts = moodle_db.find_accounts(mdl, s, st, emails)
+    requests = validate(rows, auth, s, st, accounts)
+
+    pupils = moodle_db.find_pupils(mdl, s, st, {c.surname for r in requests if not r.reasons for c in r.children})
+    index = PupilIndex(pupils, s.match_by)
+
+    plans: list[tuple[Request, int | None, list[tuple[int, int]]]] = []
+    for request in requests:
+        linked: list[tuple[int, int]] = []
+        account = accounts.get(request.email)
+        parent_id = None
+        if not request.reasons:
+            if account is None:
+                request.reasons.append(Reason("account_missing"))
+            elif account.suspended:
+                request.reasons.append(Reason("account_suspended"))
+            else:
+                parent_id = account.id
+        for child in (
+            request.children
+            if not any(
+                r.code in ("invalid_email", "email_not_a_moodle_username", "no_auth_row", "account_other_auth")
+                for r in request.reasons
+            )
+            else ()
+        ):
+            pupil_id, reason = index.match(child)
+            if reason:
+                request.reasons.append(reason)
+            else:
+                linked.append((child.position, pupil_id))
+        plans.append((request, parent_id, linked))
+
+    child_ids = {pupil for _, parent, linked in plans if parent for _, pupil in linked}
+    contexts = moodle_db.ensure_user_contexts(mdl, s, st, child_ids, dry_run)
+    wanted = set()
+    for _, parent, linked in plans:
+        if parent:
+            wanted.update((contexts[pupil], parent) for _, pupil in linked)
+            wanted.update((ctx, parent) for ctx in st.static_context_ids)
+    added = moodle_db.ensure_role_assignments(mdl, s, st, wanted, dry_run)
+    if not dry_run:
+        moodle_db.mark_access_dirty(
+            mdl, s, st, {p for _, p, linked in plans if p and (linked or st.static_context_ids)}
+        )
+        mdl.commit()
+
+    outcomes = []
+    now = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    for request, parent, linked in plans:
+        done = parent is not None and not request.reasons
+        outcome = Outcome(
+            request.id,
+            "provisioned" if done else "not_provisioned",
+            needs_account=request.id in needed_account,
+            reasons=tuple(request.reasons),
+            parent_userid=parent,
+            linked_children=tuple(linked),
+        )
+        outcome.attempt, outcome.needs_attention = (
+            (len([p for p in past.get(request.id, []) if p[0] != "provisioned"]) + 1, False)
+            if done
+            else wordpress.attempt_and_attention(past.get(request.id, []), outcome.reason_key)
+        )
+        outcome.comment_line = comment_line(now, run_id, outcome, len(st.static_context_ids))
+        outcomes.append(outcome)
+    if not dry_run:
+        wordpress.write_outcomes(wp, s, run_id, outcomes)
+    result = {
+        "provisioned": sum(1 for o in outcomes if o.outcome == "provisioned"),
+        "not_provisioned": sum(1 for o in outcomes if o.outcome != "provisioned"),
+        "children_linked": sum(len(o.linked_children) for o in outcomes),
+        "role_assignments_added": added,
+        "new_accounts": sum(1 for o in outcomes if o.needs_account and o.parent_userid),
+    }
+    if dry_run:
+        result["plan"] = {o.request_id: o.reason_key or "provisioned" for o in outcomes[:200]}
+    log.info("linking: %s", {k: v for k, v in result.items() if k != "plan"})
+    return result
+
+
+def comment_line(now: str, run_id: str, o: Outcome, static_contexts: int) -> str:
+    where = f"Airflow run {run_id}"
+    if o.outcome == "provisioned":
+        children = ", ".join(str(pos) for pos, _ in o.linked_children)
+        extra = f" and {static_contexts} static context(s)" if static_contexts else ""
+        return f"{now} Provisioned by {where}: parent account linked to child(ren) {children}{extra}."
+    linked = ", ".join(str(pos) for pos, _ in o.linked_children)
+    partial = f" Linked so far: child(ren) {linked}." if linked else ""
+    attention = " NEEDS ATTENTION: failing the same way for several cycles." if o.needs_attention else ""
+    reasons = "; ".join(r.text for r in o.reasons)
+    return f"{now} Not provisioned by {where} (attempt {o.attempt}): {reasons}.{partial}{attention}"
+
+
+def summarise(wp, s: Settings, run_id: str, collected: dict, extra: dict) -> dict:
+    """Counts per outcome and each failed request's id with its reason codes: no names."""
+    outcomes = wordpress.run_outcomes(wp, s, run_id)
+    failed = [
+        {"request_id": int(o["request_id"]), "reasons": o["reason_key"]}
+        for o in outcomes
+        if o["outcome"] not in ("provisioned", "collected")
+    ]
+    summary = {
+        "run_id": run_id,
+        "requests_taken": len(outcomes),
+        "provisioned": sum(1 for o in outcomes if o["outcome"] == "provisioned"),
+        "not_provisioned": len(failed),
+        "needs_attention": sorted(int(o["request_id"]) for o in outcomes if o["needs_attention"]),
+        "deferred": collected.get("deferred", 0),
+        "failed": failed,
+        **extra,
+    }
+    wordpress.finish_cycle(wp, s, run_id, summary)
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    lines = [
+        f"Cycle {summary['run_id']}: {summary['requests_taken']} request(s) taken, "
+        f"{summary['provisioned']} provisioned, {summary['not_provisioned']} not provisioned, "
+        f"{summary['deferred']} deferred to the next cycle.",
+    ]
+    for key in ("sync", "passwords"):
+        if summary.get(key):
+            lines.append(f"  Moodle {key}: {summary[key]}")
+    if summary["needs_attention"]:
+        lines.append(f"  Needs attention (same failure 3+ cycles): {summary['needs_attention']}")
+    for failure in summary["failed"]:
+        lines.append(f"  request {failure['request_id']}: {failure['reasons']}")
+    return "\n".join(lines)

@@ -1,0 +1,291 @@
+"""Everything the cycle reads from and writes to Moodle's database, batched.
+
+Table names come from the validated prefix only; every value is a parameter. Writes do
+what Moodle's own role_assign() and context_user::instance() do, and check before they
+insert: `role_assignments` and `cache_flags` have no unique index.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from include.parent_provisioning.matching import Pupil
+from include.parent_provisioning.settings import Settings
+
+CONTEXT_SYSTEM, CONTEXT_USER = 10, 30
+CHUNK = 1000
+
+
+class SiteError(RuntimeError):
+    """Moodle is not set up the way the settings say; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Site:
+    role_id: int
+    system_path: str
+    mnethost_id: int
+    session_timeout: int
+    extended_usernames: bool
+    static_context_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    username: str
+    auth: str
+    suspended: bool
+
+
+def chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _marks(n: int) -> str:
+    return ", ".join(["%s"] * n)
+
+
+def _rows(cur, sql: str, params: Sequence = ()) -> list[tuple]:
+    cur.execute(sql, params)
+    return list(cur.fetchall())
+
+
+def check_site(conn, s: Settings) -> Site:
+    cur = conn.cursor()
+    try:
+        cfg = dict(
+            _rows(
+                cur,
+                f"SELECT name, value FROM `{s.mdl('config')}` WHERE name IN "
+                "('mnet_localhost_id', 'sessiontimeout', 'extendedusernamechars')",
+            )
+        )
+        if isinstance(s.parent_role, int):
+            roles = _rows(cur, f"SELECT id FROM `{s.mdl('role')}` WHERE id = %s", (s.parent_role,))
+        else:
+            roles = _rows(cur, f"SELECT id FROM `{s.mdl('role')}` WHERE shortname = %s", (s.parent_role,))
+        if not roles:
+            raise SiteError(
+                f"setting 'parent_role': no Moodle role {s.parent_role!r}; create the Parent role "
+                "(Site administration > Users > Define roles) or correct the setting"
+            )
+        role_id = int(roles[0][0])
+        if not _rows(
+            cur,
+            f"SELECT id FROM `{s.mdl('role_context_levels')}` WHERE roleid = %s AND contextlevel = %s",
+            (role_id, CONTEXT_USER),
+        ):
+            raise SiteError(
+                f"setting 'parent_role': role {s.parent_role!r} cannot be assigned in user contexts; tick "
+                "'User' under 'Context types where this role may be assigned'"
+            )
+        system = _rows(cur, f"SELECT id, path FROM `{s.mdl('context')}` WHERE contextlevel = %s", (CONTEXT_SYSTEM,))
+        if not system:
+            raise SiteError("Moodle has no system context: is 'moodle_table_prefix' right?")
+        if s.static_context_ids:
+            found = {
+                r[0]
+                for r in _rows(
+                    cur,
+                    f"SELECT id FROM `{s.mdl('context')}` WHERE id IN ({_marks(len(s.static_context_ids))})",
+                    s.static_context_ids,
+                )
+            }
+            missing = [c for c in s.static_context_ids if c not in found]
+            if missing:
+                raise SiteError(f"setting 'static_context_ids': no Moodle context with id {missing}")
+        pf = s.pupil_filter
+        if pf.by == "cohort":
+            cohorts = _rows(
+                cur,
+                f"SELECT id FROM `{s.mdl('cohort')}` WHERE idnumber IN ({_marks(len(pf.values))})"
+                f" OR name IN ({_marks(len(pf.values))})",
+                pf.values + pf.values,
+            )
+            if not cohorts:
+                raise SiteError(f"setting 'pupil_filter': no cohort with idnumber or name {', '.join(pf.values)}")
+        return Site(
+            role_id=role_id,
+            system_path=system[0][1] or f"/{system[0][0]}",
+            mnethost_id=int(cfg.get("mnet_localhost_id", 1)),
+            session_timeout=int(cfg.get("sessiontimeout", 28800)),
+            extended_usernames=cfg.get("extendedusernamechars") == "1",
+            static_context_ids=s.static_context_ids,
+        )
+    finally:
+        cur.close()
+
+
+def find_accounts(conn, s: Settings, site: Site, usernames: Iterable[str]) -> dict[str, Account]:
+    """Not-deleted accounts on the local host whose username is one of these."""
+    names = sorted(set(usernames))
+    found: dict[str, Account] = {}
+    cur = conn.cursor()
+    try:
+        for part in chunks(names):
+            for uid, username, auth, suspended in _rows(
+                cur,
+                f"SELECT id, username, auth, suspended FROM `{s.mdl('user')}` WHERE mnethostid = %s AND deleted = 0"
+                f" AND username IN ({_marks(len(part))})",
+                (site.mnethost_id, *part),
+            ):
+                found[username.lower()] = Account(int(uid), username, auth, bool(suspended))
+    finally:
+        cur.close()
+    return found
+
+
+def find_pupils(conn, s: Settings, site: Site, surnames: Iterable[str]) -> list[Pupil]:
+    """Active pupils with one of these surnames (the collation ignores case and accents)."""
+    names = sorted({n.strip() for n in surnames if n.strip()})
+    pf = s.pupil_filter
+    u = s.mdl("user")
+    if pf.by == "cohort":
+        join = (
+            f" JOIN `{s.mdl('cohort_members')}` cm ON cm.userid = u.id JOIN `{s.mdl('cohort')}` c"
+            f" ON c.id = cm.cohortid AND (c.idnumber IN ({_marks(len(pf.values))})"
+            f" OR c.name IN ({_marks(len(pf.values))}))"
+        )
+        join_params: tuple = pf.values + pf.values
+        where, where_params = "", ()
+    elif pf.by == "auth":
+        join, join_params = "", ()
+        where, where_params = f" AND u.auth IN ({_marks(len(pf.values))})", pf.values
+    else:
+        join, join_params = "", ()
+        where = " AND (" + " OR ".join(["u.email LIKE %s"] * len(pf.values)) + ")"
+        where_params = tuple("%@" + v.replace("%", r"\%").replace("_", r"\_") for v in pf.values)
+    pupils: dict[int, Pupil] = {}
+    cur = conn.cursor()
+    try:
+        for part in chunks(names):
+            sql = (
+                f"SELECT DISTINCT u.id, u.firstname, u.lastname, u.department FROM `{u}` u{join}"
+                " WHERE u.deleted = 0 AND u.suspended = 0 AND u.auth NOT IN ('db', 'nologin')"
+                f" AND u.mnethostid = %s{where} AND u.lastname IN ({_marks(len(part))})"
+            )
+            for uid, first, last, dept in _rows(cur, sql, (*join_params, site.mnethost_id, *where_params, *part)):
+                pupils[int(uid)] = Pupil(int(uid), first, last, dept or "")
+    finally:
+        cur.close()
+    return list(pupils.values())
+
+
+def ensure_user_contexts(
+    conn, s: Settings, site: Site, user_ids: Iterable[int], dry_run: bool
+) -> dict[int, int | None]:
+    """{user id: its user context id}, creating missing contexts and mending a missing
+    path or wrong depth (as left by the WordPress plugin). None: would be created (dry run)."""
+    ids = sorted(set(user_ids))
+    ctx = s.mdl("context")
+    result: dict[int, int | None] = {}
+    cur = conn.cursor()
+    try:
+        for part in chunks(ids):
+            rows = _rows(
+                cur,
+                f"SELECT instanceid, id, path, depth FROM `{ctx}` WHERE contextlevel = %s"
+                f" AND instanceid IN ({_marks(len(part))})",
+                (CONTEXT_USER, *part),
+            )
+            existing = {int(r[0]): r for r in rows}
+            missing = [uid for uid in part if uid not in existing]
+            broken = [int(r[0]) for r in rows if r[2] != f"{site.system_path}/{r[1]}" or r[3] != 2]
+            result.update({uid: int(r[1]) for uid, r in existing.items()})
+            if dry_run:
+                result.update(dict.fromkeys(missing))
+                continue
+            if missing:
+                cur.executemany(
+                    f"INSERT IGNORE INTO `{ctx}` (contextlevel, instanceid, depth, path, locked)"
+                    " VALUES (%s, %s, 0, NULL, 0)",
+                    [(CONTEXT_USER, uid) for uid in missing],
+                )
+            fix = missing + broken
+            if fix:
+                cur.execute(
+                    f"UPDATE `{ctx}` SET path = CONCAT(%s, '/', id), depth = %s WHERE contextlevel = %s"
+                    f" AND instanceid IN ({_marks(len(fix))})",
+                    (site.system_path, site.system_path.count("/") + 1, CONTEXT_USER, *fix),
+                )
+            if missing:
+                for uid, cid in _rows(
+                    cur,
+                    f"SELECT instanceid, id FROM `{ctx}` WHERE contextlevel = %s"
+                    f" AND instanceid IN ({_marks(len(missing))})",
+                    (CONTEXT_USER, *missing),
+                ):
+                    result[int(uid)] = int(cid)
+    finally:
+        cur.close()
+    return result
+
+
+def ensure_role_assignments(conn, s: Settings, site: Site, wanted: set[tuple[int | None, int]], dry_run: bool) -> int:
+    """Assign the parent role for each (context id, parent user id) not already assigned.
+    Returns how many were (or, in a dry run, would be) added."""
+    ra = s.mdl("role_assignments")
+    parents = sorted({uid for _, uid in wanted})
+    have: set[tuple[int, int]] = set()
+    cur = conn.cursor()
+    try:
+        for part in chunks(parents):
+            for cid, uid in _rows(
+                cur,
+                f"SELECT contextid, userid FROM `{ra}` WHERE roleid = %s AND userid IN ({_marks(len(part))})",
+                (site.role_id, *part),
+            ):
+                have.add((int(cid), int(uid)))
+        todo = sorted((c, u) for c, u in wanted if c is None or (c, u) not in have)
+        if dry_run or not todo:
+            return len(todo)
+        now = int(time.time())
+        for part in chunks(todo, 5000):
+            cur.executemany(
+                f"INSERT INTO `{ra}` (roleid, contextid, userid, timemodified, modifierid, component, itemid,"
+                " sortorder) VALUES (%s, %s, %s, %s, %s, '', 0, 0)",
+                [(site.role_id, c, u, now, s.modifier_user_id) for c, u in part],
+            )
+        return len(todo)
+    finally:
+        cur.close()
+
+
+def mark_access_dirty(conn, s: Settings, site: Site, user_ids: Iterable[int]) -> None:
+    """What role_assign() does so a logged-in parent sees a new child without logging out."""
+    ids = sorted({str(u) for u in user_ids})
+    if not ids:
+        return
+    cf = s.mdl("cache_flags")
+    now = int(time.time())
+    cur = conn.cursor()
+    try:
+        for part in chunks(ids):
+            have = {
+                r[0]
+                for r in _rows(
+                    cur,
+                    f"SELECT name FROM `{cf}` WHERE flagtype = 'accesslib/dirtyusers'"
+                    f" AND name IN ({_marks(len(part))})",
+                    part,
+                )
+            }
+            if have:
+                cur.execute(
+                    f"UPDATE `{cf}` SET value = '1', timemodified = %s, expiry = %s"
+                    f" WHERE flagtype = 'accesslib/dirtyusers' AND name IN ({_marks(len(have))})",
+                    (now, now + site.session_timeout, *sorted(have)),
+                )
+            new = [n for n in part if n not in have]
+            if new:
+                cur.executemany(
+                    f"INSERT INTO `{cf}` (flagtype, name, timemodified, value, expiry)"
+                    " VALUES ('accesslib/dirtyusers', %s, %s, '1', %s)",
+                    [(n, now, now + site.session_timeout) for n in new],
+                )
+    finally:
+        cur.close()

@@ -1,0 +1,93 @@
+"""A request as the WordPress form wrote it, read and checked before anything is done
+with it: the parent's email as Moodle will see it, and the children it names."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from include.parent_provisioning.reasons import Reason
+
+NEW_ACCOUNT = "I do not currently have a Moodle Account."
+CANNOT_LOG_IN = "I have a Moodle account, but cannot log in."
+CHILDREN_NOT_LINKED = "One or more of my children is not linked correctly to my account (please provide details below)."
+UPLOADED = "Uploaded in a batch via 'Upload Users'"
+REQUEST_TYPES = (NEW_ACCOUNT, CANNOT_LOG_IN, CHILDREN_NOT_LINKED, UPLOADED)
+STATUSES = ("pending", "approved", "provisioned", "rejected", "duplicate", "bogus", "unknown", "deleting")
+DEPROVISIONED = ("pending", "rejected", "duplicate", "bogus", "unknown", "deleting")
+
+REQUEST_COLUMNS = (
+    "id, parent_title, parent_fname, parent_sname, parent_email, child_fname, child_sname, child_tg,"
+    " child2_fname, child2_sname, child2_tg, child3_fname, child3_sname, child3_tg, status, request_type"
+)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_MOODLE_USERNAME = re.compile(r"^[-.@_a-z0-9]{1,100}$")
+
+
+def normalise_email(value: str | None) -> str:
+    """How a parent's email becomes a Moodle username: trimmed and lower-cased."""
+    return (value or "").strip().lower()
+
+
+def fold(value: str | None) -> str:
+    """A name or tutor group as compared when matching: case, accents and spacing ignored
+    (MariaDB's utf8mb4_unicode_ci compares the same way, so SQL pre-filtering agrees)."""
+    text = unicodedata.normalize("NFKD", (value or "").strip())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return " ".join(text.casefold().split())
+
+
+def fold_group(value: str | None) -> str:
+    return "".join(fold(value).split())
+
+
+@dataclass(frozen=True)
+class Child:
+    position: int
+    first_name: str
+    surname: str
+    tutor_group: str
+
+
+@dataclass
+class Request:
+    id: int
+    email: str
+    request_type: str
+    children: list[Child] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
+
+    @property
+    def username(self) -> str:
+        return self.email
+
+
+def from_row(row: dict, match_by: str = "name_and_tutor_group", extended_usernames: bool = False) -> Request:
+    """Read one requests-table row; problems become reasons, never exceptions."""
+    email = normalise_email(row.get("parent_email"))
+    request = Request(id=int(row["id"]), email=email, request_type=row.get("request_type") or "")
+    if not _EMAIL.match(email) or len(email) > 255:
+        request.reasons.append(Reason("invalid_email"))
+    elif len(email) > 100 or (not extended_usernames and not _MOODLE_USERNAME.match(email)):
+        request.reasons.append(Reason("email_not_a_moodle_username"))
+    need_group = match_by == "name_and_tutor_group"
+    seen: set[tuple[str, str, str]] = set()
+    for position, prefix in ((1, "child"), (2, "child2"), (3, "child3")):
+        fname = (row.get(f"{prefix}_fname") or "").strip()
+        sname = (row.get(f"{prefix}_sname") or "").strip()
+        group = (row.get(f"{prefix}_tg") or "").strip()
+        if not (fname or sname or group):
+            if position == 1:
+                request.reasons.append(Reason("no_first_child"))
+            continue
+        if not fname or not sname or (need_group and not group):
+            code = "no_first_child" if position == 1 else "child_incomplete"
+            request.reasons.append(Reason(code, position=position, tutor_group=group))
+            continue
+        key = (fold(fname), fold(sname), fold_group(group) if need_group else "")
+        if key in seen:  # the same child named twice: linked once
+            continue
+        seen.add(key)
+        request.children.append(Child(position, fname, sname, group))
+    return request

@@ -1,0 +1,174 @@
+"""The cycle's settings: one JSON object in the Airflow Variable `moodle_parent_provisioning`,
+validated once per task. Every error names the key and says what to put there.
+
+Defaults reproduce the WordPress plugin's behaviour where it was right.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+VARIABLE_KEY = "moodle_parent_provisioning"
+MATCH_BY = ("name_and_tutor_group", "name_only")
+PUPIL_FILTERS = ("cohort", "auth", "email_domain")
+_PATH = re.compile(r"^/[A-Za-z0-9._/-]*$")
+_PREFIX = re.compile(r"^[A-Za-z0-9_]{0,32}$")
+_UNIX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_SHORTNAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+_DOMAIN = re.compile(r"^[a-z0-9.-]+\.[a-z]{2,}$")
+
+
+class SettingsError(ValueError):
+    """A setting is wrong; the message names the key and what to do."""
+
+
+@dataclass(frozen=True)
+class PupilFilter:
+    """How to tell a pupil's account from anyone else's (staff, parents, admins)."""
+
+    by: str = "cohort"
+    values: tuple[str, ...] = ("pupils",)
+
+    def describe(self) -> str:
+        what = {"cohort": "members of cohort", "auth": "accounts with auth", "email_domain": "emails at"}[self.by]
+        return f"{what} {', '.join(self.values)}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    moodle_dir: str
+    php_path: str = "/usr/bin/php"
+    sudo_user: str | None = None
+    wp_table_prefix: str = "wp_"
+    moodle_table_prefix: str = "mdl_"
+    parent_role: int | str = "parent"
+    static_context_ids: tuple[int, ...] = ()
+    modifier_user_id: int = 2
+    match_by: str = "name_and_tutor_group"
+    pupil_filter: PupilFilter = field(default_factory=PupilFilter)
+    max_requests_per_cycle: int = 5000
+    moodle_task_timeout_s: int = 1800
+
+    @property
+    def requests_table(self) -> str:
+        return f"{self.wp_table_prefix}tvs_parent_moodle_provisioning"
+
+    @property
+    def auth_table(self) -> str:
+        return f"{self.wp_table_prefix}tvs_parent_moodle_provisioning_auth"
+
+    @property
+    def cycles_table(self) -> str:
+        return f"{self.wp_table_prefix}parent_provisioning_cycles"
+
+    @property
+    def outcomes_table(self) -> str:
+        return f"{self.wp_table_prefix}parent_provisioning_outcomes"
+
+    def mdl(self, table: str) -> str:
+        return f"{self.moodle_table_prefix}{table}"
+
+
+def _fail(key: str, message: str) -> SettingsError:
+    return SettingsError(f"setting '{key}' in Variable '{VARIABLE_KEY}': {message}")
+
+
+def _int(key: str, value: Any, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise _fail(key, f"must be a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def _str(key: str, value: Any, pattern: re.Pattern, hint: str) -> str:
+    if not isinstance(value, str) or not pattern.match(value):
+        raise _fail(key, f"{hint}, got {value!r}")
+    return value
+
+
+def _pupil_filter(value: Any) -> PupilFilter:
+    key = "pupil_filter"
+    if not isinstance(value, dict) or set(value) - {"by", "value"} or "by" not in value or "value" not in value:
+        raise _fail(key, 'must be an object like {"by": "cohort", "value": "pupils"}')
+    by, raw = value["by"], value["value"]
+    if by not in PUPIL_FILTERS:
+        raise _fail(key, f"'by' must be one of {', '.join(PUPIL_FILTERS)}, got {by!r}")
+    values = tuple(raw) if isinstance(raw, list) else (raw,)
+    if not values or not all(isinstance(v, str) and v.strip() for v in values):
+        raise _fail(key, "'value' must be a non-empty string or list of strings")
+    values = tuple(v.strip() for v in values)
+    if by == "auth" and "db" in values:
+        raise _fail(key, "'db' accounts are the parents this project creates; they are never pupils")
+    if by == "email_domain":
+        values = tuple(v.lower().lstrip("@") for v in values)
+        for v in values:
+            if not _DOMAIN.match(v):
+                raise _fail(key, f"{v!r} is not an email domain")
+    return PupilFilter(by=by, values=values)
+
+
+def parse(raw: Any) -> Settings:
+    """Validate the Variable's value (a JSON string or an already decoded object)."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"Variable '{VARIABLE_KEY}' is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SettingsError(f"Variable '{VARIABLE_KEY}' must be a JSON object")
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise _fail(unknown[0], f"unknown setting (known: {', '.join(sorted(known))})")
+    if "moodle_dir" not in raw:
+        raise _fail("moodle_dir", "required: Moodle's code root on the SSH host, e.g. /var/www/moodle")
+    values: dict[str, Any] = {}
+    path_hint = "must be an absolute path of letters, digits and . _ / -"
+    values["moodle_dir"] = _str("moodle_dir", raw["moodle_dir"], _PATH, path_hint).rstrip("/") or "/"
+    if "php_path" in raw:
+        values["php_path"] = _str("php_path", raw["php_path"], _PATH, path_hint)
+    if raw.get("sudo_user") not in (None, ""):
+        values["sudo_user"] = _str("sudo_user", raw["sudo_user"], _UNIX_USER, "must be a Unix user name")
+    for key in ("wp_table_prefix", "moodle_table_prefix"):
+        if key in raw:
+            values[key] = _str(key, raw[key], _PREFIX, "must be letters, digits and underscores only")
+    if "parent_role" in raw:
+        role = raw["parent_role"]
+        if isinstance(role, int) and not isinstance(role, bool):
+            values["parent_role"] = _int("parent_role", role, 1)
+        else:
+            values["parent_role"] = _str("parent_role", role, _SHORTNAME, "must be a role id or shortname")
+    if "static_context_ids" in raw:
+        ids = raw["static_context_ids"]
+        if not isinstance(ids, list):
+            raise _fail("static_context_ids", f"must be a list of context ids, got {ids!r}")
+        values["static_context_ids"] = tuple(dict.fromkeys(_int("static_context_ids", i, 1) for i in ids))
+    if "modifier_user_id" in raw:
+        values["modifier_user_id"] = _int("modifier_user_id", raw["modifier_user_id"], 1)
+    if "match_by" in raw:
+        if raw["match_by"] not in MATCH_BY:
+            raise _fail("match_by", f"must be one of {', '.join(MATCH_BY)}, got {raw['match_by']!r}")
+        values["match_by"] = raw["match_by"]
+    if "pupil_filter" in raw:
+        values["pupil_filter"] = _pupil_filter(raw["pupil_filter"])
+    if "max_requests_per_cycle" in raw:
+        values["max_requests_per_cycle"] = _int("max_requests_per_cycle", raw["max_requests_per_cycle"], 1)
+    if "moodle_task_timeout_s" in raw:
+        values["moodle_task_timeout_s"] = _int("moodle_task_timeout_s", raw["moodle_task_timeout_s"], 10)
+    return Settings(**values)
+
+
+def load() -> Settings:
+    """Read and validate the Variable (call inside a task, never at parse time)."""
+    from airflow.sdk import Variable
+
+    try:
+        raw = Variable.get(VARIABLE_KEY)
+    except Exception as exc:  # the SDK raises its own not-found error types
+        raise SettingsError(
+            f"Airflow Variable '{VARIABLE_KEY}' is missing: create it (Admin > Variables) with at least "
+            '{"moodle_dir": "/var/www/moodle"}'
+        ) from exc
+    return parse(raw)

@@ -1,0 +1,291 @@
+"""Everything the cycle reads from and writes to the WordPress database.
+
+The plugin's two tables are used as they are; the project's own record lives in two
+tables of its own beside them (created when missing), so that marking a request and
+recording that it was marked happen in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from include.parent_provisioning.moodle_db import _marks, _rows, chunks
+from include.parent_provisioning.reasons import Reason
+from include.parent_provisioning.requests import REQUEST_COLUMNS
+from include.parent_provisioning.settings import Settings
+
+FINAL_OUTCOMES = ("provisioned", "not_provisioned")
+ATTENTION_AFTER = 3  # cycles failing the same way
+
+
+def own_tables_sql(s: Settings) -> list[str]:
+    return [
+        f"""CREATE TABLE IF NOT EXISTS `{s.cycles_table}` (
+  `run_id` varchar(250) NOT NULL,
+  `started_at` datetime NOT NULL,
+  `finished_at` datetime NULL,
+  `triggered_by` varchar(255) NOT NULL DEFAULT '',
+  `run_type` varchar(32) NOT NULL DEFAULT '',
+  `dry_run` tinyint(1) NOT NULL DEFAULT 0,
+  `requested_ids` mediumtext NULL,
+  `state` varchar(32) NOT NULL DEFAULT 'running',
+  `summary` mediumtext NULL,
+  PRIMARY KEY (`run_id`)
+) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+        f"""CREATE TABLE IF NOT EXISTS `{s.outcomes_table}` (
+  `id` bigint(20) NOT NULL AUTO_INCREMENT,
+  `run_id` varchar(250) NOT NULL,
+  `request_id` bigint(20) NOT NULL,
+  `outcome` varchar(32) NOT NULL,
+  `needs_account` tinyint(1) NOT NULL DEFAULT 0,
+  `reasons` mediumtext NULL,
+  `reason_key` varchar(255) NOT NULL DEFAULT '',
+  `parent_userid` bigint(20) NULL,
+  `linked_children` mediumtext NULL,
+  `attempt` int NOT NULL DEFAULT 1,
+  `needs_attention` tinyint(1) NOT NULL DEFAULT 0,
+  `comment_line` mediumtext NULL,
+  `marked_outcome` varchar(32) NULL,
+  `updated_at` datetime NOT NULL,
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `run_request` (`run_id`, `request_id`),
+  KEY `request` (`request_id`)
+) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+    ]
+
+
+def missing_tables(conn, s: Settings) -> list[str]:
+    cur = conn.cursor()
+    try:
+        names = (s.requests_table, s.auth_table, s.cycles_table, s.outcomes_table)
+        present = {
+            r[0]
+            for r in _rows(
+                cur,
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
+                f" AND table_name IN ({_marks(len(names))})",
+                names,
+            )
+        }
+        return [n for n in names if n not in present]
+    finally:
+        cur.close()
+
+
+def create_own_tables(conn, s: Settings) -> None:
+    cur = conn.cursor()
+    try:
+        for sql in own_tables_sql(s):
+            cur.execute(sql)
+        conn.commit()
+    finally:
+        cur.close()
+
+
+def start_cycle(conn, s: Settings, run_id: str, triggered_by: str, run_type: str, request_ids: Sequence[int]) -> None:
+    cur = conn.cursor()
+    try:
+        cur.execute(
+            f"INSERT INTO `{s.cycles_table}` (run_id, started_at, triggered_by, run_type, requested_ids, state)"
+            " VALUES (%s, %s, %s, %s, %s, 'running') ON DUPLICATE KEY UPDATE state = 'running', finished_at = NULL",
+            (run_id, datetime.now(), triggered_by[:255], run_type[:32], json.dumps(list(request_ids))),
+        )
+        conn.commit()
+    finally:
+        cur.close()
+
+
+def finish_cycle(conn, s: Settings, run_id: str, summary: dict) -> None:
+    cur = conn.cursor()
+    try:
+        cur.execute(
+            f"UPDATE `{s.cycles_table}` SET finished_at = %s, state = 'finished', summary = %s WHERE run_id = %s",
+            (datetime.now(), json.dumps(summary), run_id),
+        )
+        conn.commit()
+    finally:
+        cur.close()
+
+
+@dataclass(frozen=True)
+class Batch:
+    rows: list[dict]
+    deferred: int
+
+
+def approved_requests(conn, s: Settings, request_ids: Sequence[int]) -> Batch:
+    """The oldest approved requests (only the asked-for ones, if any), at most the cap."""
+    where, params = "status = 'approved'", []
+    if request_ids:
+        where += f" AND id IN ({_marks(len(request_ids))})"
+        params = list(request_ids)
+    cur = conn.cursor()
+    try:
+        total = _rows(cur, f"SELECT COUNT(*) FROM `{s.requests_table}` WHERE {where}", params)[0][0]
+        cur.execute(
+            f"SELECT {REQUEST_COLUMNS} FROM `{s.requests_table}` WHERE {where}"
+            " ORDER BY COALESCE(date_approved, date_created), id LIMIT %s",
+            (*params, s.max_requests_per_cycle),
+        )
+        cols = [d[0] for d in cur.description]
+        rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    finally:
+        cur.close()
+    return Batch(rows=rows, deferred=int(total) - len(rows))
+
+
+def requests_by_id(conn, s: Settings, ids: Sequence[int]) -> list[dict]:
+    rows: list[dict] = []
+    cur = conn.cursor()
+    try:
+        for part in chunks(sorted(ids)):
+            cur.execute(f"SELECT {REQUEST_COLUMNS} FROM `{s.requests_table}` WHERE id IN ({_marks(len(part))})", part)
+            cols = [d[0] for d in cur.description]
+            rows.extend(dict(zip(cols, r, strict=True)) for r in cur.fetchall())
+    finally:
+        cur.close()
+    return rows
+
+
+def auth_emails(conn, s: Settings) -> set[str]:
+    """Every email (and username) in the auth table, trimmed and lower-cased."""
+    cur = conn.cursor()
+    try:
+        rows = _rows(cur, f"SELECT username, parent_email FROM `{s.auth_table}`")
+    finally:
+        cur.close()
+    return {v.strip().lower() for row in rows for v in row if v}
+
+
+@dataclass
+class Outcome:
+    request_id: int
+    outcome: str  # collected | provisioned | not_provisioned
+    needs_account: bool = False
+    reasons: tuple[Reason, ...] = ()
+    parent_userid: int | None = None
+    linked_children: tuple[tuple[int, int], ...] = ()  # (position on the form, pupil user id)
+    attempt: int = 1
+    needs_attention: bool = False
+    comment_line: str = ""
+
+    @property
+    def reason_key(self) -> str:
+        return ",".join(sorted({r.code for r in self.reasons}))[:255]
+
+
+def write_outcomes(conn, s: Settings, run_id: str, outcomes: Iterable[Outcome]) -> None:
+    now = datetime.now()
+    rows = [
+        (
+            run_id,
+            o.request_id,
+            o.outcome,
+            int(o.needs_account),
+            json.dumps([r.to_json() for r in o.reasons]),
+            o.reason_key,
+            o.parent_userid,
+            json.dumps([list(c) for c in o.linked_children]),
+            o.attempt,
+            int(o.needs_attention),
+            o.comment_line,
+            now,
+        )
+        for o in outcomes
+    ]
+    cur = conn.cursor()
+    try:
+        for part in chunks(rows, 2000):
+            cur.executemany(
+                f"INSERT INTO `{s.outcomes_table}` (run_id, request_id, outcome, needs_account, reasons, reason_key,"
+                " parent_userid, linked_children, attempt, needs_attention, comment_line, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE"
+                " outcome = VALUES(outcome), needs_account = VALUES(needs_account), reasons = VALUES(reasons),"
+                " reason_key = VALUES(reason_key), parent_userid = VALUES(parent_userid),"
+                " linked_children = VALUES(linked_children), attempt = VALUES(attempt),"
+                " needs_attention = VALUES(needs_attention), comment_line = VALUES(comment_line),"
+                " updated_at = VALUES(updated_at)",
+                part,
+            )
+        conn.commit()
+    finally:
+        cur.close()
+
+
+def run_outcomes(conn, s: Settings, run_id: str) -> list[dict]:
+    cur = conn.cursor()
+    try:
+        cur.execute(
+            f"SELECT request_id, outcome, needs_account, reasons, reason_key, parent_userid, linked_children,"
+            f" attempt, needs_attention, marked_outcome FROM `{s.outcomes_table}` WHERE run_id = %s"
+            " ORDER BY request_id",
+            (run_id,),
+        )
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    finally:
+        cur.close()
+
+
+def history(conn, s: Settings, run_id: str, request_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]]:
+    """Earlier cycles' (outcome, reason_key) per request, oldest first."""
+    past: dict[int, list[tuple[str, str]]] = {}
+    cur = conn.cursor()
+    try:
+        for part in chunks(sorted(request_ids)):
+            for rid, outcome, key in _rows(
+                cur,
+                f"SELECT request_id, outcome, reason_key FROM `{s.outcomes_table}` WHERE run_id <> %s"
+                f" AND marked_outcome IS NOT NULL AND request_id IN ({_marks(len(part))}) ORDER BY id",
+                (run_id, *part),
+            ):
+                past.setdefault(int(rid), []).append((outcome, key))
+    finally:
+        cur.close()
+    return past
+
+
+def attempt_and_attention(past: list[tuple[str, str]], reason_key: str) -> tuple[int, bool]:
+    """This is attempt N; flag the request once it has failed the same way ATTENTION_AFTER times."""
+    failures = [key for outcome, key in past if outcome != "provisioned"]
+    streak = 1
+    for key in reversed(failures):
+        if key != reason_key:
+            break
+        streak += 1
+    return len(failures) + 1, streak >= ATTENTION_AFTER
+
+
+def mark(conn, s: Settings, run_id: str) -> int:
+    """Apply this run's outcomes to the requests, in one transaction: provisioned requests
+    change status; every request gets this run's line once, however often this runs."""
+    now = datetime.now()
+    cur = conn.cursor()
+    try:
+        cur.execute(
+            f"UPDATE `{s.requests_table}` r JOIN `{s.outcomes_table}` o ON o.request_id = r.id AND o.run_id = %s"
+            " SET r.status = IF(o.outcome = 'provisioned', 'provisioned', r.status),"
+            " r.provisioned_username = IF(o.outcome = 'provisioned', LOWER(TRIM(r.parent_email)),"
+            " r.provisioned_username),"
+            " r.date_updated = %s,"
+            " r.system_comment = CONCAT_WS('\\n', NULLIF(r.system_comment, ''), o.comment_line)"
+            " WHERE r.status = 'approved' AND o.outcome IN ('provisioned', 'not_provisioned')"
+            " AND NOT (o.marked_outcome <=> o.outcome)",
+            (run_id, now),
+        )
+        changed = cur.rowcount
+        cur.execute(
+            f"UPDATE `{s.outcomes_table}` SET marked_outcome = outcome WHERE run_id = %s"
+            " AND outcome IN ('provisioned', 'not_provisioned')",
+            (run_id,),
+        )
+        conn.commit()
+        return changed
+    except Exception:
+        conn.rollback()
+        raise
+    finally:
+        cur.close()
