@@ -29,6 +29,7 @@ Variable `moodle_parent_provisioning` (see the project's README).
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pendulum
@@ -40,11 +41,20 @@ DB_TASK_TIMEOUT = timedelta(minutes=30)
 MOODLE_TASK_TIMEOUT = timedelta(hours=2)  # the SSH command's own limit is the moodle_task_timeout_s setting
 
 
+@contextmanager
 def _connections():
-    """(WordPress, Moodle) DB-API connections from the providers' hooks."""
+    """(WordPress, Moodle) DB-API connections from the providers' hooks, closed afterwards."""
     from airflow.providers.mysql.hooks.mysql import MySqlHook
 
-    return MySqlHook(mysql_conn_id="wordpress_db").get_conn(), MySqlHook(mysql_conn_id="moodle_db").get_conn()
+    wp = MySqlHook(mysql_conn_id="wordpress_db").get_conn()
+    try:
+        mdl = MySqlHook(mysql_conn_id="moodle_db").get_conn()
+        try:
+            yield wp, mdl
+        finally:
+            mdl.close()
+    finally:
+        wp.close()
 
 
 def _settings():
@@ -127,24 +137,16 @@ def moodle_parent_provisioning():
 
         s = _settings()
         run_id, request_ids, dry_run = _params()
-        wp, mdl = _connections()
-        try:
-            site = cycle.check(wp, mdl, s, dry_run)
+        with _connections() as (wp, mdl):
+            try:
+                site = cycle.check(wp, mdl, s, dry_run)
+            except cycle.CheckError as exc:
+                raise AirflowFailException(str(exc)) from exc
             if not dry_run:
                 dag_run = get_current_context()["dag_run"]
-                wordpress.start_cycle(
-                    wp,
-                    s,
-                    run_id,
-                    getattr(dag_run, "triggering_user_name", None) or "",
-                    str(getattr(dag_run, "run_type", "")),
-                    request_ids,
-                )
-        except cycle.CheckError as exc:
-            raise AirflowFailException(str(exc)) from exc
-        finally:
-            wp.close()
-            mdl.close()
+                triggered_by = getattr(dag_run, "triggering_user_name", None) or ""
+                run_type = str(getattr(dag_run, "run_type", ""))
+                wordpress.start_cycle(wp, s, run_id, triggered_by, run_type, request_ids)
         return site
 
     @task
@@ -154,12 +156,8 @@ def moodle_parent_provisioning():
 
         s = _settings()
         run_id, request_ids, dry_run = _params()
-        wp, mdl = _connections()
-        try:
+        with _connections() as (wp, mdl):
             return cycle.collect(wp, mdl, s, site, run_id, request_ids, dry_run)
-        finally:
-            wp.close()
-            mdl.close()
 
     @task(execution_timeout=MOODLE_TASK_TIMEOUT)
     def sync_users(collected: dict) -> dict:
@@ -181,12 +179,8 @@ def moodle_parent_provisioning():
 
         s = _settings()
         run_id, request_ids, dry_run = _params()
-        wp, mdl = _connections()
-        try:
+        with _connections() as (wp, mdl):
             return cycle.link(wp, mdl, s, site, run_id, request_ids, dry_run)
-        finally:
-            wp.close()
-            mdl.close()
 
     @task(execution_timeout=MOODLE_TASK_TIMEOUT)
     def send_passwords(linked: dict) -> dict:
@@ -210,12 +204,8 @@ def moodle_parent_provisioning():
         run_id, _, dry_run = _params()
         if dry_run:
             return {"skipped": "dry run"}
-        wp, mdl = _connections()
-        mdl.close()
-        try:
+        with _connections() as (wp, _mdl):
             changed = wordpress.mark(wp, s, run_id)
-        finally:
-            wp.close()
         print(f"{changed} request(s) updated in WordPress")
         return {"requests_updated": changed}
 
@@ -227,23 +217,12 @@ def moodle_parent_provisioning():
         s = _settings()
         run_id, _, dry_run = _params()
         if dry_run:
-            summary = {
-                "run_id": run_id,
-                "dry_run": True,
-                **collected,
-                **{k: v for k, v in linked.items()},
-                "sync": synced,
-            }
+            summary = {"run_id": run_id, "dry_run": True, **collected, **linked, "sync": synced}
             print(f"DRY RUN plan: {summary}")
             return summary
-        wp, mdl = _connections()
-        mdl.close()
-        try:
-            summary = cycle.summarise(
-                wp, s, run_id, collected, {"sync": synced, "passwords": passwords, "links": linked}
-            )
-        finally:
-            wp.close()
+        with _connections() as (wp, _mdl):
+            extra = {"sync": synced, "passwords": passwords, "links": linked}
+            summary = cycle.summarise(wp, s, run_id, collected, extra)
         print(cycle.format_summary(summary))
         return summary
 

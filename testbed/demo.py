@@ -39,24 +39,23 @@ def airflow_env(bed: TestBed) -> dict[str, str]:
     return env
 
 
-def requests_table(cfg: TestBedConfig) -> dict[int, dict]:
+def _wp_rows(cfg: TestBedConfig, sql: str) -> dict[int, dict]:
     conn = mariadb.admin_connect(cfg.wp_db)
     try:
         cur = conn.cursor(mariadb.MySQLdb.cursors.DictCursor)
-        cur.execute(f"SELECT id, status, request_type FROM `{cfg.wp_requests_table}` ORDER BY id")
+        cur.execute(sql)
         return {r["id"]: r for r in cur.fetchall()}
     finally:
         conn.close()
 
 
+def requests_table(cfg: TestBedConfig) -> dict[int, dict]:
+    return _wp_rows(cfg, f"SELECT id, status, request_type FROM `{cfg.wp_requests_table}` ORDER BY id")
+
+
 def outcomes(cfg: TestBedConfig) -> dict[int, dict]:
-    conn = mariadb.admin_connect(cfg.wp_db)
-    try:
-        cur = conn.cursor(mariadb.MySQLdb.cursors.DictCursor)
-        cur.execute(f"SELECT * FROM `{cfg.wp_prefix}parent_provisioning_outcomes` ORDER BY id")
-        return {r["request_id"]: r for r in cur.fetchall()}
-    finally:
-        conn.close()
+    sql = f"SELECT *, request_id AS id FROM `{cfg.wp_prefix}parent_provisioning_outcomes` ORDER BY id"
+    return _wp_rows(cfg, sql)
 
 
 def main(size: int = 60) -> int:

@@ -49,9 +49,7 @@ from testbed.config import TestBedConfig
 
 NEW_ACCOUNT = "I do not currently have a Moodle Account."
 LOGIN_ISSUE = "I have a Moodle account, but cannot log in."
-MISSING_CHILDREN = (
-    "One or more of my children is not linked correctly to my account (please provide details below)."
-)
+MISSING_CHILDREN = "One or more of my children is not linked correctly to my account (please provide details below)."
 BULK_UPLOAD = "Uploaded in a batch via 'Upload Users'"
 REQUEST_TYPES = (NEW_ACCOUNT, LOGIN_ISSUE, MISSING_CHILDREN, BULK_UPLOAD)
 STATUSES = ("pending", "approved", "provisioned", "rejected", "duplicate", "bogus", "unknown")
@@ -461,9 +459,7 @@ class _Builder:
         regular = showcase + regular
 
         # Admission numbers, usernames and emails, oldest year first (as an MIS export lists them).
-        pupils.sort(
-            key=lambda p: (-int(p.department[:-2]), p.department, _norm(p.lastname), _norm(p.firstname))
-        )
+        pupils.sort(key=lambda p: (-int(p.department[:-2]), p.department, _norm(p.lastname), _norm(p.firstname)))
         admissions = sorted(rng.sample(range(100000, 100000 + 4 * len(pupils)), len(pupils)))
         local_counts: Counter[str] = Counter()
         for p, adm in zip(pupils, admissions, strict=True):
@@ -745,9 +741,7 @@ class _Builder:
                 auth=False,
                 lo=datetime(2026, 10, 1, 8, 0),
             )
-            r["parent_comment"] = (
-                f"Please also link {new_kid.firstname} ({new_kid.department}) to my account."
-            )
+            r["parent_comment"] = f"Please also link {new_kid.firstname} ({new_kid.department}) to my account."
         for _ in range(n_incomplete):
             self.new_request("approved", NEW_ACCOUNT, *self.ok_kids(self.n_children()), auth=False)
         plain_types = [LOGIN_ISSUE, BULK_UPLOAD] + rng.choices(
@@ -812,12 +806,7 @@ class _Builder:
                 list(orig["intended"]),
                 auth=False,
             )
-            r.update(
-                {
-                    k: orig[k]
-                    for k in ("parent_title", "parent_fname", "parent_sname", "parent_email", "parent")
-                }
-            )
+            r.update({k: orig[k] for k in ("parent_title", "parent_fname", "parent_sname", "parent_email", "parent")})
             r["duplicate_of"] = orig
 
         # Approval, messy emails, comments and the auth rows.
@@ -1041,9 +1030,7 @@ def describe(school: School) -> dict[str, int | dict]:
         "approved": len(approved),
         "approved_with_auth_row": sum(e["auth_row"] for e in approved),
         "approved_without_auth_row": sum(not e["auth_row"] for e in approved),
-        "approved_incomplete": sum(
-            1 for e in approved if not e["auth_row"] and e["request_type"] != MISSING_CHILDREN
-        ),
+        "approved_incomplete": sum(1 for e in approved if not e["auth_row"] and e["request_type"] != MISSING_CHILDREN),
         "approved_missing_children": sum(1 for e in approved if e["request_type"] == MISSING_CHILDREN),
         "expected_new_accounts": sum(e["new_account"] for e in approved),
         "messy_emails": sum(e["messy_email"] for e in school.expectations.values()),
@@ -1060,10 +1047,7 @@ def describe(school: School) -> dict[str, int | dict]:
 
 # --- loading ------------------------------------------------------------------------------------
 def _insert(cur, table: str, cols: tuple[str, ...], rows: list[tuple]) -> None:
-    sql = (
-        f"INSERT INTO `{table}` ({', '.join(f'`{c}`' for c in cols)})"
-        f" VALUES ({', '.join(['%s'] * len(cols))})"
-    )
+    sql = f"INSERT INTO `{table}` ({', '.join(f'`{c}`' for c in cols)}) VALUES ({', '.join(['%s'] * len(cols))})"
     for i in range(0, len(rows), CHUNK):
         cur.executemany(sql, rows[i : i + CHUNK])
 

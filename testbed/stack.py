@@ -66,6 +66,5 @@ class TestBed:
     def airflow_env(self) -> dict[str, str]:
         """AIRFLOW_CONN_* variables, as a deployment would set them."""
         return {
-            f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn)
-            for conn_id, conn in self.airflow_connections().items()
+            f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in self.airflow_connections().items()
         }

@@ -185,8 +185,7 @@ class SyncUsers:
 
         if removeuser:
             internal = db.q(
-                "SELECT id, username FROM {user} WHERE auth='db' AND deleted=0 AND mnethostid=%s "
-                + suspendselect,
+                "SELECT id, username FROM {user} WHERE auth='db' AND deleted=0 AND mnethostid=%s " + suspendselect,
                 (mnethost,),
             )
             present = set(userlist)
@@ -212,8 +211,7 @@ class SyncUsers:
         existing = {
             u["username"]
             for u in db.q(
-                "SELECT id, username FROM {user} WHERE auth='db' AND deleted='0' AND mnethostid=%s "
-                + suspendselect,
+                "SELECT id, username FROM {user} WHERE auth='db' AND deleted='0' AND mnethostid=%s " + suspendselect,
                 (mnethost,),
             )
         }
@@ -320,9 +318,7 @@ class SendNewUserPasswords:
         outbox = Path(cfg["dataroot"]) / EMAILS_FILE
         for done, user in enumerate(newusers, start=1):
             if self.setnew_password_and_mail(db, user, outbox, faults):
-                db.q(
-                    "DELETE FROM {user_preferences} WHERE userid=%s AND name='create_password'", (user["id"],)
-                )
+                db.q("DELETE FROM {user_preferences} WHERE userid=%s AND name='create_password'", (user["id"],))
                 db.set_user_preference(user["id"], "auth_forcepasswordchange", "1")
             else:
                 mtrace("Could not create and mail new user password!")

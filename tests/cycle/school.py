@@ -10,6 +10,7 @@ import time
 from datetime import datetime
 
 from testbed import mariadb
+from tests.testbed.helpers import moodle_exec, moodle_rows
 
 _ids = itertools.count(1000)
 
@@ -31,13 +32,7 @@ class School:
 
     # Moodle side -------------------------------------------------------------------
     def _moodle(self, sql, params=()):
-        conn = mariadb.admin_connect(self.cfg.moodle_db)
-        try:
-            with mariadb.cursor(conn) as cur:
-                cur.execute(sql.replace("{", self.p).replace("}", ""), params)
-                return cur.lastrowid
-        finally:
-            conn.close()
+        return moodle_exec(self.cfg, sql, params)
 
     def user(
         self, first, last, dept="", auth="manual", email=None, username=None, suspended=0, deleted=0, context=True
@@ -73,13 +68,7 @@ class School:
         return rows[0] if rows else None
 
     def moodle_rows(self, sql, params=()):
-        conn = mariadb.admin_connect(self.cfg.moodle_db)
-        try:
-            cur = conn.cursor(mariadb.MySQLdb.cursors.DictCursor)
-            cur.execute(sql.replace("{", self.p).replace("}", ""), params)
-            return list(cur.fetchall())
-        finally:
-            conn.close()
+        return moodle_rows(self.cfg, sql, params)
 
     def links(self, parent_uid) -> set[int]:
         """The pupils (user ids) in whose user context this parent holds the Parent role."""

@@ -29,22 +29,24 @@ def test_sync_failure_with_exit_zero_fails_the_task_and_a_retry_succeeds(school,
     assert school.req(rid)["status"] == "provisioned"
 
 
-def test_a_held_moodle_lock_is_retried(school, run_cycle):
+def test_a_held_moodle_lock_is_retried(school, run_cycle, fresh):
     school.pupil("Bo", "Ray", "7RB")
     rid = school.request("bo.ray@example.org", [("Bo", "Ray", "7RB")])
-    release = threading.Event()
+    logins = fresh.ssh.log.read_text().count("Accepted publickey")
+    done = threading.Event()
 
-    def hold():
+    def hold_until_the_sync_was_refused():
         with moodle_site.hold_lock(school.cfg, "core_cron"):
-            release.wait(4)
+            while fresh.ssh.log.read_text().count("Accepted publickey") == logins and not done.is_set():
+                time.sleep(0.1)
+            time.sleep(4)  # the double waits 2 s for the lock, then exits 129
 
-    holder = threading.Thread(target=hold)
+    holder = threading.Thread(target=hold_until_the_sync_was_refused)
     holder.start()
-    time.sleep(0.2)
     try:
         dr, states = run_cycle(retries=3, retry_delay_s=2)
     finally:
-        release.set()
+        done.set()
         holder.join()
     assert dr.state == "success", states
     sync = next(ti for ti in dr.get_task_instances() if ti.task_id == "sync_users")

@@ -46,10 +46,12 @@ def moodle_rows(cfg, sql: str, params=()) -> list[dict]:
         conn.close()
 
 
-def moodle_exec(cfg, sql: str, params=()) -> None:
+def moodle_exec(cfg, sql: str, params=()) -> int:
+    """Run one statement as root on the Moodle database; returns the new row's id, if any."""
     conn = mariadb.admin_connect(cfg.moodle_db)
     try:
         with mariadb.cursor(conn) as cur:
             cur.execute(sql.replace("{", cfg.moodle_prefix).replace("}", ""), params)
+            return cur.lastrowid
     finally:
         conn.close()

@@ -204,8 +204,7 @@ def test_auth_rows_are_exactly_what_approval_writes(school):
     incomplete = [e for e in school.expectations.values() if e["status"] == "approved" and not e["auth_row"]]
     assert sum(e["request_type"] != demo_data.MISSING_CHILDREN for e in incomplete) >= 2
     messy = wp(
-        "SELECT COUNT(*) FROM {requests}"
-        " WHERE status = 'approved' AND BINARY parent_email <> LOWER(TRIM(parent_email))"
+        "SELECT COUNT(*) FROM {requests} WHERE status = 'approved' AND BINARY parent_email <> LOWER(TRIM(parent_email))"
     )
     assert messy[0][0] >= 2
 
@@ -243,9 +242,7 @@ def test_loaded_counts_equal_describe(school):
     assert approved_auth[0][0] == info["approved_with_auth_row"]
     # New accounts a cycle should create: approved, auth row, no Moodle user yet.
     db_users = {u for (u,) in moodle("SELECT username FROM {user} WHERE auth = 'db'")}
-    new = wp(
-        "SELECT a.username FROM {requests} r JOIN {auth} a ON a.request_id = r.id WHERE r.status = 'approved'"
-    )
+    new = wp("SELECT a.username FROM {requests} r JOIN {auth} a ON a.request_id = r.id WHERE r.status = 'approved'")
     assert sum(u not in db_users for (u,) in new) == info["expected_new_accounts"]
 
 
@@ -262,9 +259,7 @@ def test_moodle_rows_look_like_moodle_wrote_them(school):
     for username, idnumber, email, auth, confirmed, host in pupils:
         assert username == f"p{idnumber}" and email.endswith("@pupils.school.test") and email == email.lower()
         assert (auth, confirmed, host) == ("manual", 1, 1)
-    parents = moodle(
-        "SELECT username, email, firstname, description, confirmed FROM {user} WHERE auth = 'db'"
-    )
+    parents = moodle("SELECT username, email, firstname, description, confirmed FROM {user} WHERE auth = 'db'")
     for username, email, firstname, description, confirmed in parents:
         assert username == email == email.lower().strip() and " " in firstname
         assert description == "Parent Moodle Account" and confirmed == 1
@@ -314,9 +309,7 @@ def test_special_cases_are_in_the_database(school):
         assert pupils[a][1:3] == pupils[b][1:3] and pupils[a][0] != pupils[b][0]
     for a, b in sp["namesakes_other_group"]:
         assert pupils[a][:2] == pupils[b][:2] and pupils[a][2] != pupils[b][2]
-    staff = {
-        r[0]: r[1:] for r in moodle("SELECT id, firstname, lastname FROM {user} WHERE department = 'Staff'")
-    }
+    staff = {r[0]: r[1:] for r in moodle("SELECT id, firstname, lastname FROM {user} WHERE department = 'Staff'")}
     for pupil, member in sp["staff_namesakes"]:
         assert pupils[pupil][:2] == staff[member]
     pupil_names = {v[:2] for v in pupils.values()}
@@ -371,9 +364,7 @@ def test_load_shifts_ids_past_rows_already_there(gen_dbs):
         "INSERT INTO {user} (id, auth, confirmed, mnethostid, username, email) VALUES"
         " (40, 'manual', 1, 1, 'someone', 'someone@school.test')"
     )
-    moodle(
-        "INSERT INTO {context} (id, contextlevel, instanceid, path, depth) VALUES (50, 30, 40, '/1/50', 2)"
-    )
+    moodle("INSERT INTO {context} (id, contextlevel, instanceid, path, depth) VALUES (50, 30, 40, '/1/50', 2)")
     wp(
         "INSERT INTO {requests} (id, parent_title, parent_fname, parent_sname, child_fname, child_sname,"
         " child_tg, parent_email, child2_sname, child2_tg, child3_sname, child3_tg, status, remote_ip_addr)"
