@@ -54,7 +54,10 @@ def requests_table(cfg: TestBedConfig) -> dict[int, dict]:
 
 
 def outcomes(cfg: TestBedConfig) -> dict[int, dict]:
-    sql = f"SELECT *, request_id AS id FROM `{cfg.wp_prefix}parent_provisioning_outcomes` ORDER BY id"
+    sql = (
+        "SELECT request_id AS id, outcome, reason_key, linked_children"
+        f" FROM `{cfg.wp_prefix}parent_provisioning_outcomes` ORDER BY request_id"
+    )
     return _wp_rows(cfg, sql)
 
 
