@@ -18,6 +18,12 @@ from testbed.config import TestBedConfig
 SSHD = "/usr/sbin/sshd"
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class SshServer:
     def __init__(self, cfg: TestBedConfig):
         self.cfg = cfg
@@ -56,6 +62,11 @@ class SshServer:
             raise RuntimeError("OpenSSH server missing: apt-get install -y openssh-server")
         if self.running():
             return self
+        if self._port_open():
+            raise RuntimeError(
+                f"port {self.cfg.ssh_port} on 127.0.0.1 is already in use (a test bed sshd from another checkout?): "
+                f"stop it, or choose another port with TESTBED_{self.cfg.name.upper()}_SSH_PORT"
+            )
         self.dir.mkdir(parents=True, exist_ok=True)
         os.makedirs("/run/sshd", exist_ok=True)
         self._keygen(self.host_key)

@@ -9,12 +9,15 @@ import pytest
 
 from testbed import mariadb, moodle_site
 from testbed.config import TestBedConfig
+from testbed.sshd import free_port
 from testbed.stack import TestBed
 
 
 @pytest.fixture(scope="session")
 def bed():
-    stack = TestBed(TestBedConfig.from_env("test")).up()
+    # A free port: a stale sshd left by an interrupted run elsewhere must not break the tests.
+    port = int(os.environ.get("TESTBED_TEST_SSH_PORT") or free_port())
+    stack = TestBed(TestBedConfig.from_env("test", ssh_port=port)).up()
     saved = {k: os.environ.get(k) for k in stack.airflow_env()}
     os.environ.update(stack.airflow_env())
     yield stack
