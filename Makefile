@@ -21,7 +21,7 @@ test: setup lint  ## lint, then every test (real MariaDB, OpenSSH, Airflow)
 	  if [ $$rc = 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint:
-	@$(VENV)/ruff check dags include plugins tests testbed
+	@$(VENV)/ruff check $(wildcard dags include plugins tests testbed)
 
 format:
 	@$(VENV)/ruff format dags include plugins tests testbed && $(VENV)/ruff check --fix dags include plugins tests testbed
