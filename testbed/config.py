@@ -66,6 +66,9 @@ class TestBedConfig:
         upper = name.upper()
         root = Path(env(f"TESTBED_{upper}_DIR", str(PROJECT_ROOT / ".testbed" / name)))
         default_port = {"demo": 2222, "test": 2223, "bench": 2224}.get(name, 2225)
+        remembered = root / "ssh_port"  # written when the default port was taken by someone else
+        if remembered.exists():
+            default_port = int(remembered.read_text().strip())
         return cls(
             name=name,
             root=root,

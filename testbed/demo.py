@@ -8,10 +8,12 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from testbed import demo_data, mariadb
 from testbed.config import PROJECT_ROOT, TestBedConfig
+from testbed.sshd import free_port
 from testbed.stack import TestBed
 
 DAG_ID = "moodle_parent_provisioning"
@@ -63,6 +65,12 @@ def outcomes(cfg: TestBedConfig) -> dict[int, dict]:
 
 def main(size: int = 60) -> int:
     bed = TestBed(TestBedConfig.from_env("demo"))
+    if not bed.ssh.running() and bed.ssh.port_taken():
+        port = free_port()
+        print(f"   port {bed.cfg.ssh_port} is taken by another program: the demo's sshd uses {port}")
+        bed.cfg.root.mkdir(parents=True, exist_ok=True)
+        (bed.cfg.root / "ssh_port").write_text(str(port))
+        bed = TestBed(TestBedConfig.from_env("demo"))
     print(f"== Test bed 'demo': MariaDB databases, sshd on 127.0.0.1:{bed.cfg.ssh_port}, Moodle double")
     bed.up()
     school = demo_data.generate(size=size)
@@ -76,9 +84,10 @@ def main(size: int = 60) -> int:
     log = bed.cfg.root / "cycle.log"
     print(f"== Running one provisioning cycle: airflow dags test {DAG_ID}  (log: {log})")
     started = time.monotonic()
+    logical_date = datetime.now(UTC).isoformat(timespec="seconds")  # a new run each time, not a re-run
     with log.open("w") as fh:
         proc = subprocess.run(
-            [str(Path(sys.executable).parent / "airflow"), "dags", "test", DAG_ID],
+            [str(Path(sys.executable).parent / "airflow"), "dags", "test", DAG_ID, logical_date],
             env=airflow_env(bed),
             stdout=fh,
             stderr=subprocess.STDOUT,

@@ -52,6 +52,9 @@ class SshServer:
             return False
         return self._port_open()
 
+    def port_taken(self) -> bool:
+        return self._port_open()
+
     def _port_open(self) -> bool:
         with socket.socket() as s:
             s.settimeout(0.5)
