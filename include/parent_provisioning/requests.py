@@ -21,7 +21,7 @@ REQUEST_COLUMNS = (
     "id, parent_title, parent_fname, parent_sname, parent_email, child_fname, child_sname, child_tg,"
     " child2_fname, child2_sname, child2_tg, child3_fname, child3_sname, child3_tg, status, request_type"
 )
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _MOODLE_USERNAME = re.compile(r"^[-.@_a-z0-9]{1,100}$")
 
 
@@ -67,7 +67,7 @@ def from_row(row: dict, match_by: str = "name_and_tutor_group", extended_usernam
     """Read one requests-table row; problems become reasons, never exceptions."""
     email = normalise_email(row.get("parent_email"))
     request = Request(id=int(row["id"]), email=email, request_type=row.get("request_type") or "")
-    if not _EMAIL.match(email) or len(email) > 255:
+    if not EMAIL_PATTERN.match(email) or len(email) > 255:
         request.reasons.append(Reason("invalid_email"))
     elif len(email) > 100 or (not extended_usernames and not _MOODLE_USERNAME.match(email)):
         request.reasons.append(Reason("email_not_a_moodle_username"))

@@ -1,0 +1,382 @@
+"""What staff do to requests: approve, deny, de-provision, correct, upload; and the queries
+behind the request screens. The rules are the WordPress plugin's where they were right.
+
+Each action is one database transaction that locks the request row first, so two staff
+acting at once cannot both succeed, and appends one dated line to `system_comment`
+naming who did it. Nothing here trusts its input: every value is validated and every
+SQL value is a parameter.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from include.parent_provisioning.requests import (
+    CHILDREN_NOT_LINKED,
+    DEPROVISIONED,
+    EMAIL_PATTERN,
+    REQUEST_TYPES,
+    STATUSES,
+    UPLOADED,
+    normalise_email,
+)
+from include.parent_provisioning.settings import Settings
+
+AUTH_DESCRIPTION = "Parent Moodle Account"
+CSV_COLUMNS = (
+    "Parent Title", "Parent First Name", "Parent Surname", "Parent Email",
+    "Child 1 First Name", "Child 1 Surname", "Child 1 Tutor Group",
+    "Child 2 First Name", "Child 2 Surname", "Child 2 Tutor Group",
+    "Child 3 First Name", "Child 3 Surname", "Child 3 Tutor Group",
+)  # fmt: skip
+LIMITS = {"parent_title": 12, "name": 255, "email": 255, "tg": 16, "staff_comment": 65535}
+SORTABLE = {"date_created", "date_updated", "date_approved", "id"}
+MAX_UPLOAD_ROWS = 5000
+
+
+class ActionRefused(ValueError):
+    """The action is not allowed for this request now; the message says why."""
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    request_id: int
+    status: str
+    message: str
+
+
+def _now() -> datetime:
+    return datetime.now().replace(microsecond=0)
+
+
+def _line(actor: str, text: str) -> str:
+    return f"{_now():%Y-%m-%d %H:%M:%S} {text} (by {actor[:100]} in Airflow)"
+
+
+def _lock_request(cur, s: Settings, request_id: int) -> dict:
+    cur.execute(
+        f"SELECT id, status, parent_email, request_type FROM `{s.requests_table}` WHERE id = %s FOR UPDATE",
+        (request_id,),
+    )
+    row = cur.fetchone()
+    if not row:
+        raise ActionRefused(f"request {request_id} does not exist")
+    return dict(zip(("id", "status", "parent_email", "request_type"), row, strict=True))
+
+
+def _auth_row_exists(cur, s: Settings, email: str) -> bool:
+    """Any auth row for this email, whatever its case or spacing (locks the rows it reads,
+    so two approvals of the same email serialise)."""
+    cur.execute(
+        f"SELECT id FROM `{s.auth_table}` WHERE LOWER(TRIM(username)) = %s OR LOWER(TRIM(parent_email)) = %s"
+        " LIMIT 1 FOR UPDATE",
+        (email, email),
+    )
+    return cur.fetchone() is not None
+
+
+def _append(cur, s: Settings, request_id: int, line: str, **changes) -> None:
+    sets = ", ".join(f"{col} = %s" for col in changes)
+    cur.execute(
+        f"UPDATE `{s.requests_table}` SET {sets + ', ' if sets else ''}date_updated = %s,"
+        " system_comment = CONCAT_WS('\\n', NULLIF(system_comment, ''), %s) WHERE id = %s",
+        (*changes.values(), _now(), line, request_id),
+    )
+
+
+def _write_auth_row(cur, s: Settings, request_id: int) -> None:
+    """The auth row exactly as the WordPress plugin's approval writes it."""
+    cur.execute(
+        f"INSERT INTO `{s.auth_table}` (username, parent_title, parent_fname, parent_sname, parent_email,"
+        " description, request_id) SELECT LOWER(TRIM(parent_email)), parent_title,"
+        " CONCAT(parent_title, ' ', parent_fname), parent_sname, LOWER(TRIM(parent_email)), %s, id"
+        f" FROM `{s.requests_table}` WHERE id = %s",
+        (AUTH_DESCRIPTION, request_id),
+    )
+
+
+def _in_transaction(conn, work):
+    cur = conn.cursor()
+    try:
+        result = work(cur)
+        conn.commit()
+        return result
+    except Exception:
+        conn.rollback()
+        raise
+    finally:
+        cur.close()
+
+
+def approve(conn, s: Settings, request_id: int, actor: str) -> ActionResult:
+    """Only from pending. A new account for an email that already has an auth row becomes
+    a duplicate; a "children not linked" request for such a parent is approved without a
+    second auth row; otherwise approved with its auth row."""
+
+    def work(cur) -> ActionResult:
+        req = _lock_request(cur, s, request_id)
+        if req["status"] != "pending":
+            raise ActionRefused(f"request {request_id} is {req['status']}: only pending requests can be approved")
+        email = normalise_email(req["parent_email"])
+        if not EMAIL_PATTERN.match(email):
+            raise ActionRefused(f"request {request_id}: the parent email is not a usable address; correct it first")
+        if _auth_row_exists(cur, s, email):
+            if req["request_type"] == CHILDREN_NOT_LINKED:
+                _append(
+                    cur,
+                    s,
+                    request_id,
+                    _line(actor, "Approved: the parent already has an account; the next cycle links the children"),
+                    status="approved",
+                    date_approved=_now(),
+                )
+                return ActionResult(request_id, "approved", "approved; the parent's existing account is used")
+            _append(
+                cur,
+                s,
+                request_id,
+                _line(actor, "Marked duplicate: an account for this email already exists"),
+                status="duplicate",
+            )
+            return ActionResult(request_id, "duplicate", "an account for this email already exists: marked duplicate")
+        _append(cur, s, request_id, _line(actor, "Approved"), status="approved", date_approved=_now())
+        _write_auth_row(cur, s, request_id)
+        return ActionResult(request_id, "approved", "approved; the next cycle creates the account")
+
+    return _in_transaction(conn, work)
+
+
+def set_status(conn, s: Settings, request_id: int, status: str, actor: str) -> ActionResult:
+    """Reject, mark duplicate, bogus or unknown, or send back to pending: the request's
+    auth row goes, so Moodle suspends the account at its next sync (keeping its data).
+    A parent's account shared with other requests is untouched: only this request's row."""
+    if status not in DEPROVISIONED or status == "deleting":
+        raise ActionRefused(f"status must be one of {', '.join(x for x in DEPROVISIONED if x != 'deleting')}")
+
+    def work(cur) -> ActionResult:
+        req = _lock_request(cur, s, request_id)
+        if req["status"] == status:
+            raise ActionRefused(f"request {request_id} is already {status}")
+        cur.execute(f"DELETE FROM `{s.auth_table}` WHERE request_id = %s", (request_id,))
+        removed = cur.rowcount
+        note = f"Status {req['status']} -> {status}" + ("; auth row removed" if removed else "")
+        _append(cur, s, request_id, _line(actor, note), status=status)
+        return ActionResult(request_id, status, note)
+
+    return _in_transaction(conn, work)
+
+
+def _clean(value, limit: int, what: str) -> str:
+    text = " ".join(str(value or "").split())
+    if len(text) > limit:
+        raise ActionRefused(f"{what} is longer than {limit} characters")
+    return text
+
+
+def correct_child(
+    conn, s: Settings, request_id: int, position: int, first: str, surname: str, group: str, actor: str
+) -> ActionResult:
+    if position not in (1, 2, 3):
+        raise ActionRefused("child position must be 1, 2 or 3")
+    values = (
+        _clean(first, LIMITS["name"], "first name"),
+        _clean(surname, LIMITS["name"], "surname"),
+        _clean(group, LIMITS["tg"], "tutor group"),
+    )
+    if any(values) and not all(values):
+        raise ActionRefused("a child needs a first name, a surname and a tutor group (or all three empty)")
+    if position == 1 and not all(values):
+        raise ActionRefused("the first child cannot be removed")
+    prefix = {1: "child", 2: "child2", 3: "child3"}[position]
+
+    def work(cur) -> ActionResult:
+        req = _lock_request(cur, s, request_id)
+        if req["status"] == "provisioned":
+            raise ActionRefused(f"request {request_id} is provisioned: set it back to pending to change it")
+        changes = dict(zip((f"{prefix}_fname", f"{prefix}_sname", f"{prefix}_tg"), values, strict=True))
+        _append(cur, s, request_id, _line(actor, f"Child {position} corrected"), **changes)
+        return ActionResult(request_id, req["status"], f"child {position} corrected")
+
+    return _in_transaction(conn, work)
+
+
+def set_staff_comment(conn, s: Settings, request_id: int, text: str, actor: str) -> ActionResult:
+    comment = str(text or "").strip()
+    if len(comment) > LIMITS["staff_comment"]:
+        raise ActionRefused("the staff comment is too long")
+
+    def work(cur) -> ActionResult:
+        req = _lock_request(cur, s, request_id)
+        _append(cur, s, request_id, _line(actor, "Staff comment edited"), staff_comment=comment)
+        return ActionResult(request_id, req["status"], "staff comment saved")
+
+    return _in_transaction(conn, work)
+
+
+# Bulk upload --------------------------------------------------------------------------
+
+
+@dataclass
+class UploadRow:
+    line: int
+    values: dict[str, str]
+    verdict: str = "approved"  # approved | duplicate | invalid
+    problems: list[str] = field(default_factory=list)
+
+
+def validate_upload(conn, s: Settings, text: str) -> list[UploadRow]:
+    """Every row's verdict, before anything is written."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    if not reader.fieldnames:
+        raise ActionRefused("the file is empty")
+    by_lower = {(name or "").strip().lower(): name for name in reader.fieldnames}
+    missing = [c for c in CSV_COLUMNS if c.lower() not in by_lower]
+    if missing:
+        raise ActionRefused(f"the file has no column {missing[0]!r}; the columns are: {', '.join(CSV_COLUMNS)}")
+    cur = conn.cursor()
+    try:
+        cur.execute(f"SELECT username, parent_email FROM `{s.auth_table}`")
+        known = {normalise_email(v) for row in cur.fetchall() for v in row if v}
+    finally:
+        cur.close()
+    rows: list[UploadRow] = []
+    seen: set[str] = set()
+    for n, raw in enumerate(reader, start=2):
+        if n - 1 > MAX_UPLOAD_ROWS:
+            raise ActionRefused(f"the file has more than {MAX_UPLOAD_ROWS} rows: split it")
+        values = {c: " ".join(str(raw.get(by_lower[c.lower()]) or "").split()) for c in CSV_COLUMNS}
+        row = UploadRow(line=n, values=values)
+        email = normalise_email(values["Parent Email"])
+        if not EMAIL_PATTERN.match(email) or len(email) > LIMITS["email"]:
+            row.problems.append("Parent Email is not a usable address")
+        for col, limit in (("Parent Title", 12), ("Parent First Name", 255), ("Parent Surname", 255)):
+            if not values[col]:
+                row.problems.append(f"{col} is empty")
+            elif len(values[col]) > limit:
+                row.problems.append(f"{col} is longer than {limit} characters")
+        for k in (1, 2, 3):
+            child = [values[f"Child {k} First Name"], values[f"Child {k} Surname"], values[f"Child {k} Tutor Group"]]
+            if k == 1 and not all(child):
+                row.problems.append("Child 1 needs a first name, surname and tutor group")
+            elif any(child) and not all(child):
+                row.problems.append(f"Child {k} is only partly filled in")
+            if len(child[2]) > LIMITS["tg"] or max(len(child[0]), len(child[1])) > LIMITS["name"]:
+                row.problems.append(f"Child {k} has a value longer than its column")
+        if row.problems:
+            row.verdict = "invalid"
+        elif email in known or email in seen:
+            row.verdict = "duplicate"
+            row.problems.append(
+                "an account for this email already exists"
+                if email in known
+                else "the same email appears earlier in the file"
+            )
+        seen.add(email)
+        rows.append(row)
+    return rows
+
+
+def upload(conn, s: Settings, rows: Sequence[UploadRow], actor: str, remote_ip: str = "") -> dict[str, int]:
+    """Write every valid row in one transaction: approved with its auth row, or duplicate."""
+    valid = [r for r in rows if r.verdict in ("approved", "duplicate")]
+
+    def work(cur) -> dict[str, int]:
+        now = _now()
+        counts = {"approved": 0, "duplicate": 0}
+        for row in valid:
+            v = row.values
+            email = normalise_email(v["Parent Email"])
+            # Re-checked inside the transaction: another upload or approval may have added the email.
+            status = "duplicate" if row.verdict == "duplicate" or _auth_row_exists(cur, s, email) else "approved"
+            cur.execute(
+                f"INSERT INTO `{s.requests_table}` (parent_title, parent_fname, parent_sname, parent_email,"
+                " child_fname, child_sname, child_tg, child2_fname, child2_sname, child2_tg, child3_fname,"
+                " child3_sname, child3_tg, status, parent_comment, staff_comment, system_comment, date_created,"
+                " date_updated, date_approved, remote_ip_addr, request_type)"
+                " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,'','',%s,%s,%s,%s,%s,%s)",
+                (v["Parent Title"], v["Parent First Name"], v["Parent Surname"], email,
+                 v["Child 1 First Name"], v["Child 1 Surname"], v["Child 1 Tutor Group"],
+                 v["Child 2 First Name"], v["Child 2 Surname"], v["Child 2 Tutor Group"],
+                 v["Child 3 First Name"], v["Child 3 Surname"], v["Child 3 Tutor Group"],
+                 status, _line(actor, f"Uploaded from line {row.line} of a file: {status}"), now, now,
+                 now if status == "approved" else None, remote_ip[:255], UPLOADED),
+            )  # fmt: skip
+            if status == "approved":
+                _write_auth_row(cur, s, cur.lastrowid)
+            counts[status] += 1
+        return counts
+
+    return _in_transaction(conn, work)
+
+
+# Queries for the screens --------------------------------------------------------------
+
+
+def status_counts(conn, s: Settings) -> dict[str, int]:
+    cur = conn.cursor()
+    try:
+        cur.execute(f"SELECT status, COUNT(*) FROM `{s.requests_table}` GROUP BY status")
+        found = {status: int(n) for status, n in cur.fetchall()}
+    finally:
+        cur.close()
+    return {status: found.get(status, 0) for status in STATUSES} | found
+
+
+def list_requests(
+    conn,
+    s: Settings,
+    status: str | None = None,
+    request_type: str | None = None,
+    search: str | None = None,
+    sort: str = "date_created",
+    descending: bool = True,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[dict], int]:
+    """One page of requests, filtered and sorted in the database."""
+    where, params = ["1 = 1"], []
+    if status:
+        if status not in STATUSES:
+            raise ActionRefused(f"unknown status {status!r}")
+        where.append("status = %s")
+        params.append(status)
+    if request_type:
+        if request_type not in REQUEST_TYPES:
+            raise ActionRefused("unknown request type")
+        where.append("request_type = %s")
+        params.append(request_type)
+    if search and search.strip():
+        term = search.strip()
+        if term.isdigit():
+            where.append("id = %s")
+            params.append(int(term))
+        else:
+            like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append(
+                "(parent_email LIKE %s OR CONCAT_WS(' ', parent_fname, parent_sname) LIKE %s"
+                " OR CONCAT_WS(' ', child_fname, child_sname) LIKE %s)"
+            )
+            params += [like, like, like]
+    if sort not in SORTABLE:
+        raise ActionRefused(f"cannot sort by {sort!r}")
+    page, per_page = max(1, int(page)), min(max(1, int(per_page)), 500)
+    clause = " AND ".join(where)
+    cur = conn.cursor()
+    try:
+        cur.execute(f"SELECT COUNT(*) FROM `{s.requests_table}` WHERE {clause}", params)
+        total = int(cur.fetchone()[0])
+        cur.execute(
+            f"SELECT id, status, request_type, parent_title, parent_fname, parent_sname, parent_email, child_fname,"
+            f" child_sname, child_tg, date_created, date_approved, date_updated FROM `{s.requests_table}`"
+            f" WHERE {clause} ORDER BY {sort} {'DESC' if descending else 'ASC'}, id DESC LIMIT %s OFFSET %s",
+            (*params, per_page, (page - 1) * per_page),
+        )
+        cols = [d[0] for d in cur.description]
+        rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    finally:
+        cur.close()
+    return rows, total
