@@ -9,7 +9,7 @@ UV_VERSION=0.13.8
 
 # 1. Debian packages: the mysql provider's driver compiles against libmysqlclient;
 #    the test bed runs a private sshd; the browser tests use Debian's chromium.
-DEBS="pkg-config default-libmysqlclient-dev openssh-server"
+DEBS="pkg-config default-libmysqlclient-dev openssh-server chromium"
 missing=""
 for p in $DEBS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -380,3 +380,66 @@ def list_requests(
     finally:
         cur.close()
     return rows, total
+
+
+def _dict_rows(conn, sql: str, params: Sequence = ()) -> list[dict]:
+    """Rows as dicts; the project's own tables may not exist before the first cycle."""
+    cur = conn.cursor()
+    try:
+        cur.execute(sql, params)
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    except Exception as exc:
+        if exc.args and exc.args[0] == 1146:  # ER_NO_SUCH_TABLE
+            return []
+        raise
+    finally:
+        cur.close()
+
+
+def get_request(conn, s: Settings, request_id: int) -> dict | None:
+    rows = _dict_rows(conn, f"SELECT * FROM `{s.requests_table}` WHERE id = %s", (request_id,))
+    return rows[0] if rows else None
+
+
+def request_outcomes(conn, s: Settings, request_id: int) -> list[dict]:
+    return _dict_rows(
+        conn,
+        f"SELECT run_id, outcome, reasons, reason_key, linked_children, attempt, needs_attention, updated_at"
+        f" FROM `{s.outcomes_table}` WHERE request_id = %s ORDER BY id DESC",
+        (request_id,),
+    )
+
+
+def recent_cycles(conn, s: Settings, limit: int = 10) -> list[dict]:
+    return _dict_rows(
+        conn,
+        f"SELECT run_id, started_at, finished_at, state, triggered_by, run_type, dry_run, summary"
+        f" FROM `{s.cycles_table}` ORDER BY started_at DESC LIMIT %s",
+        (limit,),
+    )
+
+
+def needing_attention(conn, s: Settings, limit: int = 200) -> list[dict]:
+    """Approved requests whose latest cycle flagged them as failing the same way repeatedly."""
+    return _dict_rows(
+        conn,
+        f"SELECT o.request_id, o.reason_key, o.attempt FROM `{s.outcomes_table}` o"
+        f" JOIN `{s.requests_table}` r ON r.id = o.request_id AND r.status = 'approved'"
+        f" WHERE o.needs_attention = 1"
+        f" AND o.id = (SELECT MAX(id) FROM `{s.outcomes_table}` WHERE request_id = o.request_id)"
+        " ORDER BY o.request_id LIMIT %s",
+        (limit,),
+    )
+
+
+def list_auth_rows(conn, s: Settings, page: int = 1, per_page: int = 100) -> tuple[list[dict], int]:
+    page, per_page = max(1, int(page)), min(max(1, int(per_page)), 500)
+    total = _dict_rows(conn, f"SELECT COUNT(*) AS n FROM `{s.auth_table}`")[0]["n"]
+    rows = _dict_rows(
+        conn,
+        f"SELECT id, username, parent_title, parent_fname, parent_sname, parent_email, request_id"
+        f" FROM `{s.auth_table}` ORDER BY username LIMIT %s OFFSET %s",
+        (per_page, (page - 1) * per_page),
+    )
+    return rows, int(total)

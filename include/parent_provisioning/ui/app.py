@@ -1,0 +1,348 @@
+"""The FastAPI app behind "Parent provisioning" in Airflow's navigation.
+
+Pages for people (server-rendered, keyboard-usable, forms protected against cross-site
+request forgery) and a JSON API for scripts under /api, both on the same rules
+(`management.py`) and the same permission check: any logged-in Airflow user reads;
+only users with op or admin rights act.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlencode
+
+from fastapi import Depends, FastAPI, Form, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
+
+from include.parent_provisioning import management as m
+from include.parent_provisioning.reasons import Reason
+from include.parent_provisioning.requests import REQUEST_TYPES, STATUSES
+from include.parent_provisioning.settings import SettingsError
+from include.parent_provisioning.ui.security import UiUser, check_csrf, csrf_token, current_user, require_actor
+
+DAG_ID = "moodle_parent_provisioning"
+URL_PREFIX = "/parent-provisioning"
+DETAIL_FIELDS = (
+    "id", "status", "request_type", "parent_title", "parent_fname", "parent_sname", "parent_email",
+    "parent_comment", "date_created", "date_approved", "date_updated", "provisioned_username", "remote_ip_addr",
+)  # fmt: skip
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+app = FastAPI(title="Parent provisioning", docs_url="/api/docs", openapi_url="/api/openapi.json")
+
+
+@app.exception_handler(SettingsError)
+def settings_missing(request: Request, exc: SettingsError):
+    return (
+        JSONResponse({"error": str(exc)}, status_code=503)
+        if "/api/" in request.url.path
+        else HTMLResponse(f"<h1>Parent provisioning is not set up</h1><p>{html.escape(str(exc))}</p>", status_code=503)
+    )
+
+
+def load_settings():
+    from include.parent_provisioning import settings
+
+    return settings.load()
+
+
+@contextmanager
+def wordpress():
+    from airflow.providers.mysql.hooks.mysql import MySqlHook
+
+    conn = MySqlHook(mysql_conn_id="wordpress_db").get_conn()
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def run_url(run_id: str) -> str:
+    from urllib.parse import quote
+
+    return f"/dags/{DAG_ID}/runs/{quote(run_id, safe='')}"
+
+
+def _render(request: Request, name: str, user: UiUser, page: str, **context) -> HTMLResponse:
+    context.update(
+        base=URL_PREFIX,
+        user=user,
+        page=page,
+        csrf=csrf_token(request),
+        msg=request.query_params.get("msg"),
+        error=request.query_params.get("error") == "1",
+        run_link=run_url(request.query_params["run"]) if request.query_params.get("run") else None,
+    )
+    return templates.TemplateResponse(request, name, context)
+
+
+def _back(path: str, message: str, error: bool = False, run: str | None = None) -> RedirectResponse:
+    query = urlencode({"msg": message, **({"error": "1"} if error else {}), **({"run": run} if run else {})})
+    return RedirectResponse(f"{URL_PREFIX}{path}?{query}", status_code=303)
+
+
+# Pages -------------------------------------------------------------------------------
+
+
+@app.get("/", response_class=HTMLResponse)
+def overview(request: Request, user: UiUser = Depends(current_user)):
+    s = load_settings()
+    with wordpress() as conn:
+        counts = m.status_counts(conn, s)
+        cycles = m.recent_cycles(conn, s)
+        attention = m.needing_attention(conn, s)
+    for c in cycles:
+        c["summary"] = json.loads(c["summary"] or "{}")
+        c["url"] = run_url(c["run_id"])
+    return _render(request, "overview.html", user, "overview", counts=counts, cycles=cycles, attention=attention)
+
+
+@app.get("/requests", response_class=HTMLResponse)
+def requests_page(
+    request: Request,
+    status: str = "",
+    type: str = "",
+    q: str = "",
+    sort: str = "date_created",
+    dir: str = "desc",
+    page: int = 1,
+    user: UiUser = Depends(current_user),
+):  # noqa: A002
+    s = load_settings()
+    try:
+        with wordpress() as conn:
+            rows, total = m.list_requests(conn, s, status or None, type or None, q, sort, dir != "asc", page, 50)
+    except m.ActionRefused as exc:
+        raise HTTPException(400, str(exc)) from exc
+    f = {"status": status, "type": type, "q": q, "sort": sort, "dir": dir, "page": page}
+
+    def page_url(n: int) -> str:
+        return f"{URL_PREFIX}/requests?{urlencode({**f, 'page': n})}"
+
+    return _render(
+        request,
+        "requests.html",
+        user,
+        "requests",
+        rows=rows,
+        total=total,
+        f=f,
+        pages=max(1, math.ceil(total / 50)),
+        page_url=page_url,
+        statuses=STATUSES,
+        types=REQUEST_TYPES,
+    )
+
+
+@app.get("/requests/{request_id}", response_class=HTMLResponse)
+def request_page(request: Request, request_id: int, user: UiUser = Depends(current_user)):
+    s = load_settings()
+    with wordpress() as conn:
+        r = m.get_request(conn, s, request_id)
+        outcomes = m.request_outcomes(conn, s, request_id) if r else []
+    if not r:
+        raise HTTPException(404, f"request {request_id} does not exist")
+    for o in outcomes:
+        o["url"] = run_url(o["run_id"])
+        o["linked"] = json.loads(o["linked_children"] or "[]")
+        o["reasons"] = [Reason.from_json(x).text for x in json.loads(o["reasons"] or "[]")]
+    return _render(request, "request.html", user, "requests", r=r, fields=DETAIL_FIELDS, outcomes=outcomes)
+
+
+@app.get("/auth-users", response_class=HTMLResponse)
+def auth_users_page(request: Request, page: int = 1, user: UiUser = Depends(current_user)):
+    s = load_settings()
+    with wordpress() as conn:
+        rows, total = m.list_auth_rows(conn, s, page, 100)
+    return _render(
+        request,
+        "auth_users.html",
+        user,
+        "auth-users",
+        rows=rows,
+        total=total,
+        page_no=page,
+        pages=max(1, math.ceil(total / 100)),
+    )
+
+
+@app.get("/upload", response_class=HTMLResponse)
+def upload_page(request: Request, user: UiUser = Depends(current_user)):
+    return _render(request, "upload.html", user, "upload", rows=None, columns=m.CSV_COLUMNS)
+
+
+# Form actions ------------------------------------------------------------------------
+
+
+def _act(path: str, work):
+    try:
+        s = load_settings()
+        with wordpress() as conn:
+            result = work(conn, s)
+    except m.ActionRefused as exc:
+        return _back(path, str(exc), error=True)
+    return _back(path, f"Request {result.request_id}: {result.message}")
+
+
+@app.post("/requests/{request_id}/approve", dependencies=[Depends(check_csrf)])
+def approve_action(request_id: int, user: UiUser = Depends(require_actor)):
+    return _act(f"/requests/{request_id}", lambda conn, s: m.approve(conn, s, request_id, user.name))
+
+
+@app.post("/requests/{request_id}/status", dependencies=[Depends(check_csrf)])
+def status_action(request_id: int, status: str = Form(...), user: UiUser = Depends(require_actor)):
+    return _act(f"/requests/{request_id}", lambda conn, s: m.set_status(conn, s, request_id, status, user.name))
+
+
+@app.post("/requests/{request_id}/child", dependencies=[Depends(check_csrf)])
+def child_action(
+    request_id: int,
+    position: int = Form(...),
+    first: str = Form(""),
+    surname: str = Form(""),
+    group: str = Form(""),
+    user: UiUser = Depends(require_actor),
+):
+    return _act(
+        f"/requests/{request_id}",
+        lambda conn, s: m.correct_child(conn, s, request_id, position, first, surname, group, user.name),
+    )
+
+
+@app.post("/requests/{request_id}/staff-comment", dependencies=[Depends(check_csrf)])
+def comment_action(request_id: int, comment: str = Form(""), user: UiUser = Depends(require_actor)):
+    return _act(f"/requests/{request_id}", lambda conn, s: m.set_staff_comment(conn, s, request_id, comment, user.name))
+
+
+@app.post("/upload/preview", response_class=HTMLResponse, dependencies=[Depends(check_csrf)])
+async def upload_preview(request: Request, file: UploadFile, user: UiUser = Depends(require_actor)):
+    raw = await file.read(5_000_001)
+    if len(raw) > 5_000_000:
+        return _back("/upload", "the file is larger than 5 MB: split it", error=True)
+    text = raw.decode("utf-8-sig", errors="replace")
+    try:
+        s = load_settings()
+        with wordpress() as conn:
+            rows = m.validate_upload(conn, s, text)
+    except m.ActionRefused as exc:
+        return _back("/upload", str(exc), error=True)
+    writable = sum(1 for r in rows if r.verdict != "invalid")
+    return _render(
+        request, "upload.html", user, "upload", rows=rows, columns=m.CSV_COLUMNS, csv_text=text, writable=writable
+    )
+
+
+@app.post("/upload/commit", dependencies=[Depends(check_csrf)])
+def upload_commit(request: Request, csv_text: str = Form(...), user: UiUser = Depends(require_actor)):
+    try:
+        s = load_settings()
+        with wordpress() as conn:
+            rows = m.validate_upload(conn, s, csv_text)  # checked again: the table may have changed
+            counts = m.upload(conn, s, rows, user.name, request.client.host if request.client else "")
+    except m.ActionRefused as exc:
+        return _back("/upload", str(exc), error=True)
+    invalid = sum(1 for r in rows if r.verdict == "invalid")
+    return _back(
+        "/requests",
+        f"Uploaded: {counts['approved']} approved, {counts['duplicate']} duplicate, {invalid} invalid row(s) skipped",
+    )
+
+
+@app.post("/cycle", dependencies=[Depends(check_csrf)])
+def cycle_action(request: Request, request_ids: str = Form(""), user: UiUser = Depends(require_actor)):
+    try:
+        ids = sorted({int(x) for x in request_ids.replace(",", " ").split()})
+    except ValueError:
+        return _back("/", "request ids must be whole numbers separated by commas", error=True)
+    from include.parent_provisioning.ui.trigger import trigger_cycle
+
+    run_id = trigger_cycle(request, user, ids)
+    which = f"requests {', '.join(map(str, ids))}" if ids else "every approved request"
+    return _back("/", f"Provisioning cycle {run_id} started for {which}.", run=run_id)
+
+
+# JSON API ----------------------------------------------------------------------------
+
+
+class StatusChange(BaseModel):
+    status: str
+
+
+class UploadBody(BaseModel):
+    csv: str
+    commit: bool = False
+
+
+def _api_refusal(exc: m.ActionRefused) -> JSONResponse:
+    return JSONResponse({"error": str(exc)}, status_code=409)
+
+
+@app.get("/api/requests")
+def api_list(
+    status: str = "",
+    type: str = "",
+    q: str = "",
+    sort: str = "date_created",
+    dir: str = "desc",  # noqa: A002
+    page: int = 1,
+    per_page: int = 50,
+    user: UiUser = Depends(current_user),
+):
+    s = load_settings()
+    try:
+        with wordpress() as conn:
+            rows, total = m.list_requests(conn, s, status or None, type or None, q, sort, dir != "asc", page, per_page)
+    except m.ActionRefused as exc:
+        raise HTTPException(400, str(exc)) from exc
+    return {"total": total, "page": page, "requests": jsonable(rows)}
+
+
+@app.get("/api/requests/{request_id}")
+def api_get(request_id: int, user: UiUser = Depends(current_user)):
+    s = load_settings()
+    with wordpress() as conn:
+        r = m.get_request(conn, s, request_id)
+        outcomes = m.request_outcomes(conn, s, request_id) if r else []
+    if not r:
+        raise HTTPException(404, f"request {request_id} does not exist")
+    return {"request": jsonable(r), "cycles": jsonable(outcomes)}
+
+
+@app.post("/api/requests/{request_id}/status")
+def api_status(request_id: int, body: StatusChange, user: UiUser = Depends(require_actor)):
+    try:
+        s = load_settings()
+        with wordpress() as conn:
+            if body.status == "approved":
+                result = m.approve(conn, s, request_id, user.name)
+            else:
+                result = m.set_status(conn, s, request_id, body.status, user.name)
+    except m.ActionRefused as exc:
+        return _api_refusal(exc)
+    return {"request_id": result.request_id, "status": result.status, "message": result.message}
+
+
+@app.post("/api/upload")
+def api_upload(request: Request, body: UploadBody, user: UiUser = Depends(require_actor)):
+    try:
+        s = load_settings()
+        with wordpress() as conn:
+            rows = m.validate_upload(conn, s, body.csv)
+            written = (
+                m.upload(conn, s, rows, user.name, request.client.host if request.client else "")
+                if body.commit
+                else None
+            )
+    except m.ActionRefused as exc:
+        return _api_refusal(exc)
+    return {"rows": [{"line": r.line, "verdict": r.verdict, "problems": r.problems} for r in rows], "written": written}
+
+
+def jsonable(value):
+    return json.loads(json.dumps(value, default=str))

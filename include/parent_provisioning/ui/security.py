@@ -1,0 +1,58 @@
+"""Who may use the screens. Airflow does not protect plugin apps: every route depends on
+`current_user` (the logged-in Airflow user, from Airflow's own token check) and every
+state change on `require_actor` (op or admin rights) and, for forms, `check_csrf`."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from fastapi import Depends, Form, HTTPException, Request
+
+ACTING_ROLES = ("op", "admin")
+TOKEN_COOKIE = "_token"  # noqa: S105 - the name of Airflow's session cookie, not a secret
+
+
+@dataclass(frozen=True)
+class UiUser:
+    name: str
+    can_act: bool
+
+
+def _can_act(user) -> bool:
+    role = getattr(user, "role", None)
+    if role is not None:  # the simple auth manager: viewer, user, op, admin
+        return str(getattr(role, "value", role)).lower() in ACTING_ROLES
+    from airflow.api_fastapi.app import get_auth_manager
+
+    # Other auth managers: op-level rights are those that may change connections.
+    return bool(get_auth_manager().is_authorized_connection(method="PUT", user=user))
+
+
+def _airflow_user():
+    from airflow.api_fastapi.core_api.security import get_user
+
+    return get_user
+
+
+def current_user(user=Depends(_airflow_user())) -> UiUser:  # noqa: B008
+    return UiUser(name=str(user.get_name()), can_act=_can_act(user))
+
+
+def require_actor(user: UiUser = Depends(current_user)) -> UiUser:
+    if not user.can_act:
+        raise HTTPException(403, f"{user.name} may read but not act: this needs op or admin rights in Airflow")
+    return user
+
+
+def csrf_token(request: Request) -> str:
+    """Tied to the user's Airflow session token, which another site cannot read: a form
+    posted from elsewhere carries the cookie but cannot carry this value."""
+    token = request.cookies.get(TOKEN_COOKIE) or request.headers.get("authorization", "")
+    return hmac.new(token.encode(), b"parent-provisioning-csrf", hashlib.sha256).hexdigest()[:40]
+
+
+def check_csrf(request: Request, csrf: str = Form("")) -> None:
+    if not csrf or not hmac.compare_digest(csrf, csrf_token(request)):
+        raise HTTPException(403, "this form has expired or did not come from these pages: reload and try again")
