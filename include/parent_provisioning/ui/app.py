@@ -87,6 +87,27 @@ def _back(path: str, message: str, error: bool = False, run: str | None = None) 
     return RedirectResponse(f"{URL_PREFIX}{path}?{query}", status_code=303)
 
 
+def _query_requests(status, request_type, q, sort, direction, page, per_page) -> tuple[list[dict], int]:
+    s = load_settings()
+    try:
+        with wordpress() as conn:
+            return m.list_requests(
+                conn, s, status or None, request_type or None, q, sort, direction != "asc", page, per_page
+            )
+    except m.ActionRefused as exc:
+        raise HTTPException(400, str(exc)) from exc
+
+
+def _request_with_cycles(request_id: int) -> tuple[dict, list[dict]]:
+    s = load_settings()
+    with wordpress() as conn:
+        r = m.get_request(conn, s, request_id)
+        outcomes = m.request_outcomes(conn, s, request_id) if r else []
+    if not r:
+        raise HTTPException(404, f"request {request_id} does not exist")
+    return r, outcomes
+
+
 # Pages -------------------------------------------------------------------------------
 
 
@@ -114,12 +135,7 @@ def requests_page(
     page: int = 1,
     user: UiUser = Depends(current_user),
 ):  # noqa: A002
-    s = load_settings()
-    try:
-        with wordpress() as conn:
-            rows, total = m.list_requests(conn, s, status or None, type or None, q, sort, dir != "asc", page, 50)
-    except m.ActionRefused as exc:
-        raise HTTPException(400, str(exc)) from exc
+    rows, total = _query_requests(status, type, q, sort, dir, page, 50)
     f = {"status": status, "type": type, "q": q, "sort": sort, "dir": dir, "page": page}
 
     def page_url(n: int) -> str:
@@ -142,12 +158,7 @@ def requests_page(
 
 @app.get("/requests/{request_id}", response_class=HTMLResponse)
 def request_page(request: Request, request_id: int, user: UiUser = Depends(current_user)):
-    s = load_settings()
-    with wordpress() as conn:
-        r = m.get_request(conn, s, request_id)
-        outcomes = m.request_outcomes(conn, s, request_id) if r else []
-    if not r:
-        raise HTTPException(404, f"request {request_id} does not exist")
+    r, outcomes = _request_with_cycles(request_id)
     for o in outcomes:
         o["url"] = run_url(o["run_id"])
         o["linked"] = json.loads(o["linked_children"] or "[]")
@@ -294,23 +305,13 @@ def api_list(
     per_page: int = 50,
     user: UiUser = Depends(current_user),
 ):
-    s = load_settings()
-    try:
-        with wordpress() as conn:
-            rows, total = m.list_requests(conn, s, status or None, type or None, q, sort, dir != "asc", page, per_page)
-    except m.ActionRefused as exc:
-        raise HTTPException(400, str(exc)) from exc
+    rows, total = _query_requests(status, type, q, sort, dir, page, per_page)
     return {"total": total, "page": page, "requests": jsonable(rows)}
 
 
 @app.get("/api/requests/{request_id}")
 def api_get(request_id: int, user: UiUser = Depends(current_user)):
-    s = load_settings()
-    with wordpress() as conn:
-        r = m.get_request(conn, s, request_id)
-        outcomes = m.request_outcomes(conn, s, request_id) if r else []
-    if not r:
-        raise HTTPException(404, f"request {request_id} does not exist")
+    r, outcomes = _request_with_cycles(request_id)
     return {"request": jsonable(r), "cycles": jsonable(outcomes)}
 
 
