@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,9 +62,12 @@ class TestBedConfig:
         return f"{self.wp_prefix}tvs_parent_moodle_provisioning_auth"
 
     @classmethod
-    def from_env(cls, name: str = "demo", ssh_port: int | None = None) -> TestBedConfig:
+    def from_env(cls, name: str = "demo", ssh_port: int | None = None, per_checkout: bool = False) -> TestBedConfig:
+        """per_checkout: database and user names carry a tag of this checkout's path, so two
+        clones can run their tests at the same time on one MariaDB."""
         env = os.environ.get
         upper = name.upper()
+        tag = f"{name}_{hashlib.sha256(str(PROJECT_ROOT).encode()).hexdigest()[:6]}" if per_checkout else name
         root = Path(env(f"TESTBED_{upper}_DIR", str(PROJECT_ROOT / ".testbed" / name)))
         default_port = {"demo": 2222, "test": 2223, "bench": 2224}.get(name, 2225)
         remembered = root / "ssh_port"  # written when the default port was taken by someone else
@@ -74,14 +78,14 @@ class TestBedConfig:
             root=root,
             db_host=env("TESTBED_DB_HOST", "127.0.0.1"),
             db_port=int(env("TESTBED_DB_PORT", "3306")),
-            wp_db=env(f"TESTBED_{upper}_WP_DB", f"pmp_{name}_wordpress"),
-            moodle_db=env(f"TESTBED_{upper}_MOODLE_DB", f"pmp_{name}_moodle"),
+            wp_db=env(f"TESTBED_{upper}_WP_DB", f"pmp_{tag}_wordpress"),
+            moodle_db=env(f"TESTBED_{upper}_MOODLE_DB", f"pmp_{tag}_moodle"),
             wp_prefix=env("TESTBED_WP_PREFIX", "wp_"),
             moodle_prefix=env("TESTBED_MOODLE_PREFIX", "mdl_"),
             ssh_port=ssh_port or int(env(f"TESTBED_{upper}_SSH_PORT", str(default_port))),
             ssh_user=env("TESTBED_SSH_USER", getpass.getuser()),
-            wp_user=DbUser(f"pmp_{name}_wp", f"wp-{name}-testbed-only"),
-            moodle_user=DbUser(f"pmp_{name}_mdl", f"mdl-{name}-testbed-only"),
-            moodle_app_user=DbUser(f"pmp_{name}_moodleapp", f"app-{name}-testbed-only"),
-            authdb_user=DbUser(f"pmp_{name}_authdb", f"authdb-{name}-testbed-only"),
+            wp_user=DbUser(f"pmp_{tag}_wp", f"wp-{name}-testbed-only"),
+            moodle_user=DbUser(f"pmp_{tag}_mdl", f"mdl-{name}-testbed-only"),
+            moodle_app_user=DbUser(f"pmp_{tag}_app", f"app-{name}-testbed-only"),
+            authdb_user=DbUser(f"pmp_{tag}_authdb", f"authdb-{name}-testbed-only"),
         )

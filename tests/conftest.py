@@ -1,4 +1,4 @@
-"""Shared fixtures: one test bed (MariaDB databases pmp_test_*, a private sshd, the Moodle
+"""Shared fixtures: one test bed (MariaDB databases pmp_test_<checkout tag>_*, a private sshd, the Moodle
 double) for the session, reset to a fresh Moodle site before each test that asks for it."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from testbed.stack import TestBed
 def bed():
     # A free port: a stale sshd left by an interrupted run elsewhere must not break the tests.
     port = int(os.environ.get("TESTBED_TEST_SSH_PORT") or free_port())
-    stack = TestBed(TestBedConfig.from_env("test", ssh_port=port)).up()
+    stack = TestBed(TestBedConfig.from_env("test", ssh_port=port, per_checkout=True)).up()
     saved = {k: os.environ.get(k) for k in stack.airflow_env()}
     os.environ.update(stack.airflow_env())
     yield stack

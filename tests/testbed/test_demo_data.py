@@ -19,7 +19,7 @@ from testbed import demo_data, mariadb
 from testbed.config import PROJECT_ROOT
 from testbed.config import TestBedConfig as BedConfig  # not collected as a test class
 
-CFG = BedConfig.from_env("gen")
+CFG = BedConfig.from_env("gen", per_checkout=True)
 SIZE, SEED = 200, 7
 M, REQ, AUTH = CFG.moodle_prefix, CFG.wp_requests_table, CFG.wp_auth_table
 
