@@ -14,10 +14,11 @@ demo: setup  ## demo test bed on demo data, one real provisioning cycle, and wha
 ui: setup  ## Airflow (standalone) on the demo test bed: http://localhost:8080
 	@$(ENV) eval "$$($(VENV)/python -m testbed env --name demo)" && \
 	  export AIRFLOW_VAR_MOODLE_PARENT_PROVISIONING="$$($(VENV)/python -c 'from testbed.demo import demo_settings; from testbed.stack import TestBed; from testbed.config import TestBedConfig; import json; print(json.dumps(demo_settings(TestBed(TestBedConfig.from_env("demo")))))')" && \
-	  $(VENV)/airflow standalone
+	  PATH="$(CURDIR)/.venv/bin:$$PATH" airflow standalone  # it starts its parts as `airflow ...` from PATH
 
 test: setup lint  ## lint, then every test (real MariaDB, OpenSSH, Airflow)
-	@$(ENV) $(VENV)/pytest -q -p no:cacheprovider; rc=$$?; \
+	@export PP_AIRFLOW_HOME=$(CURDIR)/.airflow/test && $(ENV) \
+	  { [ -f "$$AIRFLOW_HOME/airflow.db" ] || $(VENV)/airflow db migrate >/dev/null; } && $(VENV)/pytest -q -p no:cacheprovider; rc=$$?; \
 	  if [ $$rc = 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint:

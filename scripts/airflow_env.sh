@@ -1,6 +1,7 @@
 # Sourced by the Makefile's scripts: an Airflow home inside the project.
 _root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export AIRFLOW_HOME="$_root/.airflow"
+# make test uses its own home (.airflow/test), so runs the tests trigger never reach `make ui`.
+export AIRFLOW_HOME="${PP_AIRFLOW_HOME:-$_root/.airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="$_root/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$_root/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
