@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from include.parent_provisioning import sql
 from include.parent_provisioning.requests import (
     CHILDREN_NOT_LINKED,
     DEPROVISIONED,
@@ -369,26 +370,23 @@ def list_requests(
     try:
         cur.execute(f"SELECT COUNT(*) FROM `{s.requests_table}` WHERE {clause}", params)
         total = int(cur.fetchone()[0])
-        cur.execute(
+        rows = sql.dict_rows(
+            cur,
             f"SELECT id, status, request_type, parent_title, parent_fname, parent_sname, parent_email, child_fname,"
             f" child_sname, child_tg, date_created, date_approved, date_updated FROM `{s.requests_table}`"
             f" WHERE {clause} ORDER BY {sort} {'DESC' if descending else 'ASC'}, id DESC LIMIT %s OFFSET %s",
             (*params, per_page, (page - 1) * per_page),
         )
-        cols = [d[0] for d in cur.description]
-        rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
     finally:
         cur.close()
     return rows, total
 
 
-def _dict_rows(conn, sql: str, params: Sequence = ()) -> list[dict]:
+def _dict_rows(conn, query: str, params: Sequence = ()) -> list[dict]:
     """Rows as dicts; the project's own tables may not exist before the first cycle."""
     cur = conn.cursor()
     try:
-        cur.execute(sql, params)
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        return sql.dict_rows(cur, query, params)
     except Exception as exc:
         if exc.args and exc.args[0] == 1146:  # ER_NO_SUCH_TABLE
             return []

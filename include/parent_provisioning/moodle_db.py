@@ -8,14 +8,14 @@ insert: `role_assignments` and `cache_flags` have no unique index.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from include.parent_provisioning import sql
 from include.parent_provisioning.matching import Pupil
 from include.parent_provisioning.settings import Settings
 
 CONTEXT_SYSTEM, CONTEXT_USER = 10, 30
-CHUNK = 1000
 
 
 class SiteError(RuntimeError):
@@ -40,41 +40,27 @@ class Account:
     suspended: bool
 
 
-def chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _marks(n: int) -> str:
-    return ", ".join(["%s"] * n)
-
-
-def _rows(cur, sql: str, params: Sequence = ()) -> list[tuple]:
-    cur.execute(sql, params)
-    return list(cur.fetchall())
-
-
 def check_site(conn, s: Settings) -> Site:
     cur = conn.cursor()
     try:
         cfg = dict(
-            _rows(
+            sql.rows(
                 cur,
                 f"SELECT name, value FROM `{s.mdl('config')}` WHERE name IN "
                 "('mnet_localhost_id', 'sessiontimeout', 'extendedusernamechars')",
             )
         )
         if isinstance(s.parent_role, int):
-            roles = _rows(cur, f"SELECT id FROM `{s.mdl('role')}` WHERE id = %s", (s.parent_role,))
+            roles = sql.rows(cur, f"SELECT id FROM `{s.mdl('role')}` WHERE id = %s", (s.parent_role,))
         else:
-            roles = _rows(cur, f"SELECT id FROM `{s.mdl('role')}` WHERE shortname = %s", (s.parent_role,))
+            roles = sql.rows(cur, f"SELECT id FROM `{s.mdl('role')}` WHERE shortname = %s", (s.parent_role,))
         if not roles:
             raise SiteError(
                 f"setting 'parent_role': no Moodle role {s.parent_role!r}; create the Parent role "
                 "(Site administration > Users > Define roles) or correct the setting"
             )
         role_id = int(roles[0][0])
-        if not _rows(
+        if not sql.rows(
             cur,
             f"SELECT id FROM `{s.mdl('role_context_levels')}` WHERE roleid = %s AND contextlevel = %s",
             (role_id, CONTEXT_USER),
@@ -83,15 +69,15 @@ def check_site(conn, s: Settings) -> Site:
                 f"setting 'parent_role': role {s.parent_role!r} cannot be assigned in user contexts; tick "
                 "'User' under 'Context types where this role may be assigned'"
             )
-        system = _rows(cur, f"SELECT id, path FROM `{s.mdl('context')}` WHERE contextlevel = %s", (CONTEXT_SYSTEM,))
+        system = sql.rows(cur, f"SELECT id, path FROM `{s.mdl('context')}` WHERE contextlevel = %s", (CONTEXT_SYSTEM,))
         if not system:
             raise SiteError("Moodle has no system context: is 'moodle_table_prefix' right?")
         if s.static_context_ids:
             found = {
                 r[0]
-                for r in _rows(
+                for r in sql.rows(
                     cur,
-                    f"SELECT id FROM `{s.mdl('context')}` WHERE id IN ({_marks(len(s.static_context_ids))})",
+                    f"SELECT id FROM `{s.mdl('context')}` WHERE id IN ({sql.marks(len(s.static_context_ids))})",
                     s.static_context_ids,
                 )
             }
@@ -100,10 +86,10 @@ def check_site(conn, s: Settings) -> Site:
                 raise SiteError(f"setting 'static_context_ids': no Moodle context with id {missing}")
         pf = s.pupil_filter
         if pf.by == "cohort":
-            cohorts = _rows(
+            cohorts = sql.rows(
                 cur,
-                f"SELECT id FROM `{s.mdl('cohort')}` WHERE idnumber IN ({_marks(len(pf.values))})"
-                f" OR name IN ({_marks(len(pf.values))})",
+                f"SELECT id FROM `{s.mdl('cohort')}` WHERE idnumber IN ({sql.marks(len(pf.values))})"
+                f" OR name IN ({sql.marks(len(pf.values))})",
                 pf.values + pf.values,
             )
             if not cohorts:
@@ -126,11 +112,11 @@ def find_accounts(conn, s: Settings, site: Site, usernames: Iterable[str]) -> di
     found: dict[str, Account] = {}
     cur = conn.cursor()
     try:
-        for part in chunks(names):
-            for uid, username, auth, suspended in _rows(
+        for part in sql.chunks(names):
+            for uid, username, auth, suspended in sql.rows(
                 cur,
                 f"SELECT id, username, auth, suspended FROM `{s.mdl('user')}` WHERE mnethostid = %s AND deleted = 0"
-                f" AND username IN ({_marks(len(part))})",
+                f" AND username IN ({sql.marks(len(part))})",
                 (site.mnethost_id, *part),
             ):
                 found[username.lower()] = Account(int(uid), username, auth, bool(suspended))
@@ -147,14 +133,14 @@ def find_pupils(conn, s: Settings, site: Site, surnames: Iterable[str]) -> list[
     if pf.by == "cohort":
         join = (
             f" JOIN `{s.mdl('cohort_members')}` cm ON cm.userid = u.id JOIN `{s.mdl('cohort')}` c"
-            f" ON c.id = cm.cohortid AND (c.idnumber IN ({_marks(len(pf.values))})"
-            f" OR c.name IN ({_marks(len(pf.values))}))"
+            f" ON c.id = cm.cohortid AND (c.idnumber IN ({sql.marks(len(pf.values))})"
+            f" OR c.name IN ({sql.marks(len(pf.values))}))"
         )
         join_params: tuple = pf.values + pf.values
         where, where_params = "", ()
     elif pf.by == "auth":
         join, join_params = "", ()
-        where, where_params = f" AND u.auth IN ({_marks(len(pf.values))})", pf.values
+        where, where_params = f" AND u.auth IN ({sql.marks(len(pf.values))})", pf.values
     else:
         join, join_params = "", ()
         where = " AND (" + " OR ".join(["u.email LIKE %s"] * len(pf.values)) + ")"
@@ -162,13 +148,13 @@ def find_pupils(conn, s: Settings, site: Site, surnames: Iterable[str]) -> list[
     pupils: dict[int, Pupil] = {}
     cur = conn.cursor()
     try:
-        for part in chunks(names):
-            sql = (
+        for part in sql.chunks(names):
+            query = (
                 f"SELECT DISTINCT u.id, u.firstname, u.lastname, u.department FROM `{u}` u{join}"
                 " WHERE u.deleted = 0 AND u.suspended = 0 AND u.auth NOT IN ('db', 'nologin')"
-                f" AND u.mnethostid = %s{where} AND u.lastname IN ({_marks(len(part))})"
+                f" AND u.mnethostid = %s{where} AND u.lastname IN ({sql.marks(len(part))})"
             )
-            for uid, first, last, dept in _rows(cur, sql, (*join_params, site.mnethost_id, *where_params, *part)):
+            for uid, first, last, dept in sql.rows(cur, query, (*join_params, site.mnethost_id, *where_params, *part)):
                 pupils[int(uid)] = Pupil(int(uid), first, last, dept or "")
     finally:
         cur.close()
@@ -185,11 +171,11 @@ def ensure_user_contexts(
     result: dict[int, int | None] = {}
     cur = conn.cursor()
     try:
-        for part in chunks(ids):
-            rows = _rows(
+        for part in sql.chunks(ids):
+            rows = sql.rows(
                 cur,
                 f"SELECT instanceid, id, path, depth FROM `{ctx}` WHERE contextlevel = %s"
-                f" AND instanceid IN ({_marks(len(part))})",
+                f" AND instanceid IN ({sql.marks(len(part))})",
                 (CONTEXT_USER, *part),
             )
             existing = {int(r[0]): r for r in rows}
@@ -209,14 +195,14 @@ def ensure_user_contexts(
             if fix:
                 cur.execute(
                     f"UPDATE `{ctx}` SET path = CONCAT(%s, '/', id), depth = %s WHERE contextlevel = %s"
-                    f" AND instanceid IN ({_marks(len(fix))})",
+                    f" AND instanceid IN ({sql.marks(len(fix))})",
                     (site.system_path, site.system_path.count("/") + 1, CONTEXT_USER, *fix),
                 )
             if missing:
-                for uid, cid in _rows(
+                for uid, cid in sql.rows(
                     cur,
                     f"SELECT instanceid, id FROM `{ctx}` WHERE contextlevel = %s"
-                    f" AND instanceid IN ({_marks(len(missing))})",
+                    f" AND instanceid IN ({sql.marks(len(missing))})",
                     (CONTEXT_USER, *missing),
                 ):
                     result[int(uid)] = int(cid)
@@ -233,10 +219,10 @@ def ensure_role_assignments(conn, s: Settings, site: Site, wanted: set[tuple[int
     have: set[tuple[int, int]] = set()
     cur = conn.cursor()
     try:
-        for part in chunks(parents):
-            for cid, uid in _rows(
+        for part in sql.chunks(parents):
+            for cid, uid in sql.rows(
                 cur,
-                f"SELECT contextid, userid FROM `{ra}` WHERE roleid = %s AND userid IN ({_marks(len(part))})",
+                f"SELECT contextid, userid FROM `{ra}` WHERE roleid = %s AND userid IN ({sql.marks(len(part))})",
                 (site.role_id, *part),
             ):
                 have.add((int(cid), int(uid)))
@@ -244,7 +230,7 @@ def ensure_role_assignments(conn, s: Settings, site: Site, wanted: set[tuple[int
         if dry_run or not todo:
             return len(todo)
         now = int(time.time())
-        for part in chunks(todo, 5000):
+        for part in sql.chunks(todo, 5000):
             cur.executemany(
                 f"INSERT INTO `{ra}` (roleid, contextid, userid, timemodified, modifierid, component, itemid,"
                 " sortorder) VALUES (%s, %s, %s, %s, %s, '', 0, 0)",
@@ -264,20 +250,20 @@ def mark_access_dirty(conn, s: Settings, site: Site, user_ids: Iterable[int]) ->
     now = int(time.time())
     cur = conn.cursor()
     try:
-        for part in chunks(ids):
+        for part in sql.chunks(ids):
             have = {
                 r[0]
-                for r in _rows(
+                for r in sql.rows(
                     cur,
                     f"SELECT name FROM `{cf}` WHERE flagtype = 'accesslib/dirtyusers'"
-                    f" AND name IN ({_marks(len(part))})",
+                    f" AND name IN ({sql.marks(len(part))})",
                     part,
                 )
             }
             if have:
                 cur.execute(
                     f"UPDATE `{cf}` SET value = '1', timemodified = %s, expiry = %s"
-                    f" WHERE flagtype = 'accesslib/dirtyusers' AND name IN ({_marks(len(have))})",
+                    f" WHERE flagtype = 'accesslib/dirtyusers' AND name IN ({sql.marks(len(have))})",
                     (now, now + site.session_timeout, *sorted(have)),
                 )
             new = [n for n in part if n not in have]

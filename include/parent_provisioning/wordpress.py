@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from include.parent_provisioning.moodle_db import _marks, _rows, chunks
+from include.parent_provisioning import sql
 from include.parent_provisioning.reasons import Reason
 from include.parent_provisioning.requests import REQUEST_COLUMNS
 from include.parent_provisioning.settings import Settings
@@ -63,10 +63,10 @@ def missing_tables(conn, s: Settings) -> list[str]:
         names = (s.requests_table, s.auth_table, s.cycles_table, s.outcomes_table)
         present = {
             r[0]
-            for r in _rows(
+            for r in sql.rows(
                 cur,
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
-                f" AND table_name IN ({_marks(len(names))})",
+                f" AND table_name IN ({sql.marks(len(names))})",
                 names,
             )
         }
@@ -120,44 +120,42 @@ def approved_requests(conn, s: Settings, request_ids: Sequence[int]) -> Batch:
     """The oldest approved requests (only the asked-for ones, if any), at most the cap."""
     where, params = "status = 'approved'", []
     if request_ids:
-        where += f" AND id IN ({_marks(len(request_ids))})"
+        where += f" AND id IN ({sql.marks(len(request_ids))})"
         params = list(request_ids)
     cur = conn.cursor()
     try:
-        total = _rows(cur, f"SELECT COUNT(*) FROM `{s.requests_table}` WHERE {where}", params)[0][0]
-        cur.execute(
+        total = sql.rows(cur, f"SELECT COUNT(*) FROM `{s.requests_table}` WHERE {where}", params)[0][0]
+        batch = sql.dict_rows(
+            cur,
             f"SELECT {REQUEST_COLUMNS} FROM `{s.requests_table}` WHERE {where}"
             " ORDER BY COALESCE(date_approved, date_created), id LIMIT %s",
             (*params, s.max_requests_per_cycle),
         )
-        cols = [d[0] for d in cur.description]
-        rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
     finally:
         cur.close()
-    return Batch(rows=rows, deferred=int(total) - len(rows))
+    return Batch(rows=batch, deferred=int(total) - len(batch))
 
 
 def requests_by_id(conn, s: Settings, ids: Sequence[int]) -> list[dict]:
-    rows: list[dict] = []
+    found: list[dict] = []
     cur = conn.cursor()
     try:
-        for part in chunks(sorted(ids)):
-            cur.execute(f"SELECT {REQUEST_COLUMNS} FROM `{s.requests_table}` WHERE id IN ({_marks(len(part))})", part)
-            cols = [d[0] for d in cur.description]
-            rows.extend(dict(zip(cols, r, strict=True)) for r in cur.fetchall())
+        for part in sql.chunks(sorted(ids)):
+            query = f"SELECT {REQUEST_COLUMNS} FROM `{s.requests_table}` WHERE id IN ({sql.marks(len(part))})"
+            found += sql.dict_rows(cur, query, part)
     finally:
         cur.close()
-    return rows
+    return found
 
 
 def auth_emails(conn, s: Settings) -> set[str]:
     """Every email (and username) in the auth table, trimmed and lower-cased."""
     cur = conn.cursor()
     try:
-        rows = _rows(cur, f"SELECT username, parent_email FROM `{s.auth_table}`")
+        found = sql.rows(cur, f"SELECT username, parent_email FROM `{s.auth_table}`")
     finally:
         cur.close()
-    return {v.strip().lower() for row in rows for v in row if v}
+    return {v.strip().lower() for row in found for v in row if v}
 
 
 @dataclass
@@ -198,7 +196,7 @@ def write_outcomes(conn, s: Settings, run_id: str, outcomes: Iterable[Outcome]) 
     ]
     cur = conn.cursor()
     try:
-        for part in chunks(rows, 2000):
+        for part in sql.chunks(rows, 2000):
             cur.executemany(
                 f"INSERT INTO `{s.outcomes_table}` (run_id, request_id, outcome, needs_account, reasons, reason_key,"
                 " parent_userid, linked_children, attempt, needs_attention, comment_line, updated_at)"
@@ -218,14 +216,13 @@ def write_outcomes(conn, s: Settings, run_id: str, outcomes: Iterable[Outcome]) 
 def run_outcomes(conn, s: Settings, run_id: str) -> list[dict]:
     cur = conn.cursor()
     try:
-        cur.execute(
+        return sql.dict_rows(
+            cur,
             f"SELECT request_id, outcome, needs_account, reasons, reason_key, parent_userid, linked_children,"
             f" attempt, needs_attention, marked_outcome FROM `{s.outcomes_table}` WHERE run_id = %s"
             " ORDER BY request_id",
             (run_id,),
         )
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
     finally:
         cur.close()
 
@@ -235,11 +232,11 @@ def history(conn, s: Settings, run_id: str, request_ids: Sequence[int]) -> dict[
     past: dict[int, list[tuple[str, str]]] = {}
     cur = conn.cursor()
     try:
-        for part in chunks(sorted(request_ids)):
-            for rid, outcome, key in _rows(
+        for part in sql.chunks(sorted(request_ids)):
+            for rid, outcome, key in sql.rows(
                 cur,
                 f"SELECT request_id, outcome, reason_key FROM `{s.outcomes_table}` WHERE run_id <> %s"
-                f" AND marked_outcome IS NOT NULL AND request_id IN ({_marks(len(part))}) ORDER BY id",
+                f" AND marked_outcome IS NOT NULL AND request_id IN ({sql.marks(len(part))}) ORDER BY id",
                 (run_id, *part),
             ):
                 past.setdefault(int(rid), []).append((outcome, key))
