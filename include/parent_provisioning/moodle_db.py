@@ -1,6 +1,8 @@
 """Everything the cycle reads from and writes to Moodle's database, batched.
 
-Table names come from the validated prefix only; every value is a parameter. Writes do
+Table names come from the validated prefix only; every value is a parameter, and a batch
+insert's VALUES holds placeholders only, so that the driver sends it as one multi-row
+statement (with a literal in it, mysqlclient sends one statement per row). Writes do
 what Moodle's own role_assign() and context_user::instance() do, and check before they
 insert: `role_assignments` and `cache_flags` have no unique index.
 """
@@ -16,6 +18,7 @@ from include.parent_provisioning.matching import Pupil
 from include.parent_provisioning.settings import Settings
 
 CONTEXT_SYSTEM, CONTEXT_USER = 10, 30
+DIRTY_USERS = "accesslib/dirtyusers"
 
 
 class SiteError(RuntimeError):
@@ -186,10 +189,11 @@ def ensure_user_contexts(
                 result.update(dict.fromkeys(missing))
                 continue
             if missing:
-                cur.executemany(
+                sql.insert_many(
+                    cur,
                     f"INSERT IGNORE INTO `{ctx}` (contextlevel, instanceid, depth, path, locked)"
-                    " VALUES (%s, %s, 0, NULL, 0)",
-                    [(CONTEXT_USER, uid) for uid in missing],
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    [(CONTEXT_USER, uid, 0, None, 0) for uid in missing],
                 )
             fix = missing + broken
             if fix:
@@ -230,12 +234,12 @@ def ensure_role_assignments(conn, s: Settings, site: Site, wanted: set[tuple[int
         if dry_run or not todo:
             return len(todo)
         now = int(time.time())
-        for part in sql.chunks(todo, 5000):
-            cur.executemany(
-                f"INSERT INTO `{ra}` (roleid, contextid, userid, timemodified, modifierid, component, itemid,"
-                " sortorder) VALUES (%s, %s, %s, %s, %s, '', 0, 0)",
-                [(site.role_id, c, u, now, s.modifier_user_id) for c, u in part],
-            )
+        sql.insert_many(
+            cur,
+            f"INSERT INTO `{ra}` (roleid, contextid, userid, timemodified, modifierid, component, itemid,"
+            " sortorder) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            [(site.role_id, c, u, now, s.modifier_user_id, "", 0, 0) for c, u in todo],
+        )
         return len(todo)
     finally:
         cur.close()
@@ -268,10 +272,11 @@ def mark_access_dirty(conn, s: Settings, site: Site, user_ids: Iterable[int]) ->
                 )
             new = [n for n in part if n not in have]
             if new:
-                cur.executemany(
+                sql.insert_many(
+                    cur,
                     f"INSERT INTO `{cf}` (flagtype, name, timemodified, value, expiry)"
-                    " VALUES ('accesslib/dirtyusers', %s, %s, '1', %s)",
-                    [(n, now, now + site.session_timeout) for n in new],
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    [(DIRTY_USERS, n, now, "1", now + site.session_timeout) for n in new],
                 )
     finally:
         cur.close()

@@ -196,18 +196,18 @@ def write_outcomes(conn, s: Settings, run_id: str, outcomes: Iterable[Outcome]) 
     ]
     cur = conn.cursor()
     try:
-        for part in sql.chunks(rows, 2000):
-            cur.executemany(
-                f"INSERT INTO `{s.outcomes_table}` (run_id, request_id, outcome, needs_account, reasons, reason_key,"
-                " parent_userid, linked_children, attempt, needs_attention, comment_line, updated_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE"
-                " outcome = VALUES(outcome), needs_account = VALUES(needs_account), reasons = VALUES(reasons),"
-                " reason_key = VALUES(reason_key), parent_userid = VALUES(parent_userid),"
-                " linked_children = VALUES(linked_children), attempt = VALUES(attempt),"
-                " needs_attention = VALUES(needs_attention), comment_line = VALUES(comment_line),"
-                " updated_at = VALUES(updated_at)",
-                part,
-            )
+        sql.insert_many(
+            cur,
+            f"INSERT INTO `{s.outcomes_table}` (run_id, request_id, outcome, needs_account, reasons, reason_key,"
+            " parent_userid, linked_children, attempt, needs_attention, comment_line, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE"
+            " outcome = VALUES(outcome), needs_account = VALUES(needs_account), reasons = VALUES(reasons),"
+            " reason_key = VALUES(reason_key), parent_userid = VALUES(parent_userid),"
+            " linked_children = VALUES(linked_children), attempt = VALUES(attempt),"
+            " needs_attention = VALUES(needs_attention), comment_line = VALUES(comment_line),"
+            " updated_at = VALUES(updated_at)",
+            rows,
+        )
         conn.commit()
     finally:
         cur.close()
