@@ -13,7 +13,7 @@ provisioning cycle.
 | `link_children` | each child matched among pupils only; the Parent role assigned in the child's user context and each static context, never twice |
 | `send_passwords` | Moodle's `\\core\\task\\send_new_user_passwords_task`, only if new accounts were created |
 | `mark` | provisioned requests marked; the others keep `approved` with their reasons; one comment line per request per run |
-| `report` | the cycle's summary: counts, each failed request's id and reason codes |
+| `report` | the cycle's summary: counts, the failed requests' ids grouped by reason codes |
 
 A red run means the **system** failed (settings, a database, SSH, a Moodle task): fix it
 and clear the failed task. Requests that fail for reasons in their data leave the run
@@ -42,17 +42,19 @@ MOODLE_TASK_TIMEOUT = timedelta(hours=2)  # the SSH command's own limit is the m
 
 
 @contextmanager
-def _connections():
-    """(WordPress, Moodle) DB-API connections from the providers' hooks, closed afterwards."""
+def _connections(moodle: bool = True):
+    """(WordPress, Moodle) DB-API connections from the providers' hooks, closed afterwards.
+    moodle=False: the task only needs WordPress, so Moodle's database is not connected to."""
     from airflow.providers.mysql.hooks.mysql import MySqlHook
 
     wp = MySqlHook(mysql_conn_id="wordpress_db").get_conn()
     try:
-        mdl = MySqlHook(mysql_conn_id="moodle_db").get_conn()
+        mdl = MySqlHook(mysql_conn_id="moodle_db").get_conn() if moodle else None
         try:
             yield wp, mdl
         finally:
-            mdl.close()
+            if mdl is not None:
+                mdl.close()
     finally:
         wp.close()
 
@@ -128,7 +130,8 @@ def _run_moodle_task(moodle_task: str) -> dict:
     render_template_as_native_obj=True,
 )
 def moodle_parent_provisioning():
-    @task
+    # multiple_outputs=False: a task's dict result is one XCom, not one more per key.
+    @task(multiple_outputs=False)
     def check() -> dict:
         """Fail early, with what to fix, before anything is written."""
         from airflow.sdk.exceptions import AirflowFailException
@@ -149,7 +152,7 @@ def moodle_parent_provisioning():
                 wordpress.start_cycle(wp, s, run_id, triggered_by, run_type, request_ids)
         return site
 
-    @task
+    @task(multiple_outputs=False)
     def collect(site: dict) -> dict:
         """The approved requests this cycle takes; which need a new Moodle account."""
         from include.parent_provisioning import cycle
@@ -159,7 +162,7 @@ def moodle_parent_provisioning():
         with _connections() as (wp, mdl):
             return cycle.collect(wp, mdl, s, site, run_id, request_ids, dry_run)
 
-    @task(execution_timeout=MOODLE_TASK_TIMEOUT)
+    @task(execution_timeout=MOODLE_TASK_TIMEOUT, multiple_outputs=False)
     def sync_users(collected: dict) -> dict:
         """Moodle creates (or revives) the parents' accounts from the auth table."""
         from include.parent_provisioning.moodle_cli import SYNC_USERS
@@ -172,7 +175,7 @@ def moodle_parent_provisioning():
             return {"skipped": "no new accounts needed"}
         return _run_moodle_task(SYNC_USERS)
 
-    @task
+    @task(multiple_outputs=False)
     def link_children(site: dict, synced: dict) -> dict:
         """Each parent linked to each of their children (and the static contexts)."""
         from include.parent_provisioning import cycle
@@ -182,7 +185,7 @@ def moodle_parent_provisioning():
         with _connections() as (wp, mdl):
             return cycle.link(wp, mdl, s, site, run_id, request_ids, dry_run)
 
-    @task(execution_timeout=MOODLE_TASK_TIMEOUT)
+    @task(execution_timeout=MOODLE_TASK_TIMEOUT, multiple_outputs=False)
     def send_passwords(linked: dict) -> dict:
         """Moodle emails each new parent a temporary password."""
         from include.parent_provisioning.moodle_cli import SEND_PASSWORDS
@@ -195,7 +198,7 @@ def moodle_parent_provisioning():
             return {"skipped": "no new accounts"}
         return _run_moodle_task(SEND_PASSWORDS)
 
-    @task
+    @task(multiple_outputs=False)
     def mark(linked: dict, passwords: dict) -> dict:
         """Requests marked provisioned, or kept approved with their reasons."""
         from include.parent_provisioning import wordpress
@@ -204,14 +207,14 @@ def moodle_parent_provisioning():
         run_id, _, dry_run = _params()
         if dry_run:
             return {"skipped": "dry run"}
-        with _connections() as (wp, _mdl):
+        with _connections(moodle=False) as (wp, _):
             changed = wordpress.mark(wp, s, run_id)
         print(f"{changed} request(s) updated in WordPress")
         return {"requests_updated": changed}
 
-    @task
+    @task(multiple_outputs=False)
     def report(collected: dict, synced: dict, linked: dict, passwords: dict, marked: dict) -> dict:
-        """The cycle's summary for ops: counts, and each failed request's id and reason codes."""
+        """The cycle's summary for ops: counts, and the failed requests' ids by reason codes."""
         from include.parent_provisioning import cycle
 
         s = _settings()
@@ -220,7 +223,7 @@ def moodle_parent_provisioning():
             summary = {"run_id": run_id, "dry_run": True, **collected, **linked, "sync": synced}
             print(f"DRY RUN plan: {summary}")
             return summary
-        with _connections() as (wp, _mdl):
+        with _connections(moodle=False) as (wp, _):
             extra = {"sync": synced, "passwords": passwords, "links": linked}
             summary = cycle.summarise(wp, s, run_id, collected, extra)
         print(cycle.format_summary(summary))

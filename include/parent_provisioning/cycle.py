@@ -209,21 +209,21 @@ def comment_line(now: str, run_id: str, o: Outcome, static_contexts: int) -> str
 
 
 def summarise(wp, s: Settings, run_id: str, collected: dict, extra: dict) -> dict:
-    """Counts per outcome and each failed request's id with its reason codes: no names."""
+    """Counts per outcome and the failed requests' ids grouped by their reason codes: no names.
+    Grouped, because a September queue fails by the hundred for the same few reasons."""
     outcomes = wordpress.run_outcomes(wp, s, run_id)
-    failed = [
-        {"request_id": int(o["request_id"]), "reasons": o["reason_key"]}
-        for o in outcomes
-        if o["outcome"] not in ("provisioned", "collected")
-    ]
+    failed: dict[str, list[int]] = {}
+    for o in outcomes:
+        if o["outcome"] not in ("provisioned", "collected"):
+            failed.setdefault(o["reason_key"], []).append(int(o["request_id"]))
     summary = {
         "run_id": run_id,
         "requests_taken": len(outcomes),
         "provisioned": sum(1 for o in outcomes if o["outcome"] == "provisioned"),
-        "not_provisioned": len(failed),
+        "not_provisioned": sum(len(ids) for ids in failed.values()),
         "needs_attention": sorted(int(o["request_id"]) for o in outcomes if o["needs_attention"]),
         "deferred": collected.get("deferred", 0),
-        "failed": failed,
+        "failed": dict(sorted(failed.items())),
         **extra,
     }
     wordpress.finish_cycle(wp, s, run_id, summary)
@@ -241,6 +241,6 @@ def format_summary(summary: dict) -> str:
             lines.append(f"  Moodle {key}: {summary[key]}")
     if summary["needs_attention"]:
         lines.append(f"  Needs attention (same failure 3+ cycles): {summary['needs_attention']}")
-    for failure in summary["failed"]:
-        lines.append(f"  request {failure['request_id']}: {failure['reasons']}")
+    for reasons, ids in summary["failed"].items():
+        lines.append(f"  {reasons} ({len(ids)}): requests {', '.join(str(i) for i in ids)}")
     return "\n".join(lines)

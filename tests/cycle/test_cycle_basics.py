@@ -196,4 +196,4 @@ def test_a_request_failing_the_same_way_three_cycles_needs_attention(school, run
     assert "NEEDS ATTENTION" in school.req(rid)["system_comment"].splitlines()[-1]
     report = next(ti for ti in dr.get_task_instances() if ti.task_id == "report").xcom_pull(task_ids="report")
     assert report["needs_attention"] == [rid]
-    assert report["failed"] == [{"request_id": rid, "reasons": "child_not_found"}]
+    assert report["failed"] == {"child_not_found": [rid]}
