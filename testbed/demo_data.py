@@ -323,9 +323,9 @@ def _count(size: int, fraction: float, minimum: int) -> int:
 class _Builder:
     """Builds a School. Sets are only used for membership, never iterated (hash order varies)."""
 
-    def __init__(self, size: int, seed: int):
+    def __init__(self, size: int, seed: int, approved: int | None = None):
         self.rng = random.Random(seed)
-        self.size, self.seed = size, seed
+        self.size, self.seed, self.approved = size, seed, approved
         self.used_names: set[tuple[str, str]] = set()  # (first, last) of pupils and staff, normalised
         self.used_emails: set[str] = set()
         self.used_usernames: set[str] = set()
@@ -696,7 +696,7 @@ class _Builder:
         n_prov = len(self.parents)
         n_pending = _count(size, 0.15, 1)
         n_small = {s: _count(size, 0.05, 1) for s in ("rejected", "duplicate", "bogus", "unknown")}
-        n_approved = size - n_prov - n_pending - sum(n_small.values())
+        n_approved = size - n_prov - n_pending - sum(n_small.values()) if self.approved is None else self.approved
         n_missing = _count(size, 0.03, 1)
         n_incomplete = _count(size, 0.01, 1)
         n_case = _count(size, 0.015, 1)
@@ -982,11 +982,15 @@ def _check(school: School) -> None:
                 raise RuntimeError(f"demo data inconsistent: request {rid} {case}: {outcome} != {wanted}")
 
 
-def generate(size: int = 200, seed: int = 7) -> School:
-    """A school whose WordPress table holds `size` requests. Deterministic in (size, seed)."""
+def generate(size: int = 200, seed: int = 7, approved: int | None = None) -> School:
+    """A school whose WordPress table holds `size` requests. Deterministic in (size, seed).
+
+    approved: how many requests wait approved instead of the usual share (45 % of `size`), for a
+    September queue: the school (pupils, staff, existing parents) and the other statuses still
+    scale with `size`, so the table then holds more than `size` requests."""
     if size < MIN_SIZE:
         raise ValueError(f"size must be at least {MIN_SIZE}")
-    return _Builder(size, seed).build()
+    return _Builder(size, seed, approved).build()
 
 
 def expected_links(school: School) -> set[tuple[str, int]]:
