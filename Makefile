@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 ENV := source scripts/airflow_env.sh &&
 
-.PHONY: setup demo ui test lint format lock testbed-down clean
+.PHONY: setup demo ui test bench lint format lock testbed-down clean
 
 setup:  ## Debian packages, .venv from the lock, migrated Airflow home
 	@bash scripts/setup.sh
@@ -21,11 +21,15 @@ test: setup lint  ## lint, then every test (real MariaDB, OpenSSH, Airflow)
 	  { [ -f "$$AIRFLOW_HOME/airflow.db" ] || $(VENV)/airflow db migrate >/dev/null; } && $(VENV)/pytest -q -p no:cacheprovider; rc=$$?; \
 	  if [ $$rc = 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
+bench: setup  ## the cycle at 100, 1,000 and 10,000 requests beside the WordPress plugin's pattern: BENCHMARKS.md
+	@export PP_AIRFLOW_HOME=$(CURDIR)/.airflow/bench && $(ENV) \
+	  { [ -f "$$AIRFLOW_HOME/airflow.db" ] || $(VENV)/airflow db migrate >/dev/null; } && $(VENV)/python -m bench $${BENCH_ARGS:-}
+
 lint:
-	@$(VENV)/ruff check $(wildcard dags include plugins tests testbed)
+	@$(VENV)/ruff check $(wildcard dags include plugins tests testbed bench)
 
 format:
-	@$(VENV)/ruff format dags include plugins tests testbed && $(VENV)/ruff check --fix dags include plugins tests testbed
+	@$(VENV)/ruff format dags include plugins tests testbed bench && $(VENV)/ruff check --fix dags include plugins tests testbed bench
 
 lock:  ## re-resolve requirements*.txt into the pinned locks (then commit them)
 	@$(VENV)/uv pip compile -q --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
@@ -34,7 +38,7 @@ lock:  ## re-resolve requirements*.txt into the pinned locks (then commit them)
 	  -c requirements.lock requirements-dev.txt -o requirements-dev.lock
 
 testbed-down:  ## stop the test beds' sshd (databases are kept)
-	@$(VENV)/python -m testbed down --name demo; $(VENV)/python -m testbed down --name test
+	@$(VENV)/python -m testbed down --name demo; $(VENV)/python -m testbed down --name test; $(VENV)/python -m testbed down --name bench
 
 clean: testbed-down
 	rm -rf .airflow .testbed .pytest_cache .ruff_cache

@@ -1,0 +1,238 @@
+"""`make bench`: the provisioning cycle at 100, 1,000 and 10,000 approved requests (and
+50,000 when that fits in ten minutes), measured on the local test bed and side by side with
+the WordPress plugin's per-request pattern on identical data. Writes BENCHMARKS.md.
+
+    python -m bench [--sizes 100,1000,10000] [--big 50000] [--out BENCHMARKS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import report
+from bench.probe import ServerCounters, enable_user_statistics
+from bench.wordpress_plugin import replay
+from testbed import demo_data, mariadb, moodle_site, verify
+from testbed.config import PROJECT_ROOT, TestBedConfig
+from testbed.demo import demo_settings
+from testbed.sshd import free_port
+from testbed.stack import TestBed
+
+BIG_BUDGET_S = 600  # the 50,000 run is made only if it is predicted to fit in ten minutes
+
+
+def _users(cfg: TestBedConfig) -> dict[str, str]:
+    return {
+        "wordpress": cfg.wp_user.name,
+        "moodle": cfg.moodle_user.name,
+        "moodle_itself": cfg.moodle_app_user.name,
+        "auth_db": cfg.authdb_user.name,
+    }
+
+
+def _airflow_env(bed: TestBed, size: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(bed.airflow_env())
+    settings = {**demo_settings(bed), "max_requests_per_cycle": max(5000, size), "moodle_task_timeout_s": 3600}
+    env["AIRFLOW_VAR_MOODLE_PARENT_PROVISIONING"] = json.dumps(settings)
+    env["PYTHONPATH"] = str(PROJECT_ROOT)
+    return env
+
+
+def run_dag(bed: TestBed, size: int, work: Path) -> dict:
+    """One real DAG run in its own process; its per-task figures."""
+    spec = work / f"spec-{size}.json"
+    out = work / f"dag-{size}.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "users": _users(bed.cfg),
+                "sshd_log": str(bed.ssh.log),
+                "conf": {"request_ids": [], "dry_run": False},
+                "out": str(out),
+            }
+        )
+    )
+    log = work / f"dag-{size}.log"
+    with log.open("w") as fh:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.dag_run", str(spec)],
+            env=_airflow_env(bed, size),
+            cwd=PROJECT_ROOT,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if not out.exists():
+        raise RuntimeError(f"the DAG run for size {size} wrote no figures (exit {proc.returncode}): see {log}")
+    return json.loads(out.read_text())
+
+
+def fresh_school(bed: TestBed, size: int) -> tuple[demo_data.School, float]:
+    mariadb.create(bed.cfg)
+    moodle_site.lay_out(bed.cfg)
+    moodle_site.reset_dataroot(bed.cfg)
+    school = demo_data.generate(size=max(size, demo_data.MIN_SIZE), approved=size)
+    t0 = time.monotonic()
+    demo_data.load(bed.cfg, school)
+    return school, time.monotonic() - t0
+
+
+def run_plugin(bed: TestBed, size: int) -> dict:
+    """The WordPress plugin's loop on the same school: Moodle's user sync first (as the plugin
+    runs it, not measured), then its per-request statements, measured the same way."""
+    cfg = bed.cfg
+    school, _ = fresh_school(bed, size)
+    sync = subprocess.run(
+        ["bash", "-c", moodle_site.command(cfg, moodle_site.SYNC_USERS)], capture_output=True, check=False
+    )
+    if sync.returncode != 0:
+        raise RuntimeError(f"the Moodle double's sync failed before the plugin replay: {sync.stdout[-500:]!r}")
+    role_id = int(
+        verify.rows(cfg.moodle_db, f"SELECT id FROM `{cfg.moodle_prefix}role` WHERE shortname='parent'")[0][0]
+    )
+    wp = mariadb.connect(cfg, cfg.wp_user, cfg.wp_db)
+    mdl = mariadb.connect(cfg, cfg.moodle_user, cfg.moodle_db)
+    wp.autocommit(True)
+    mdl.autocommit(True)
+    counters = ServerCounters(_users(cfg), None)
+    try:
+        before = counters.read()
+        t0 = time.monotonic()
+        counts = replay(wp, mdl, wp_prefix=cfg.wp_prefix, mdl_prefix=cfg.moodle_prefix, parent_role_id=role_id)
+        seconds = time.monotonic() - t0
+        delta = counters.read().minus(before)
+    finally:
+        counters.close()
+        wp.close()
+        mdl.close()
+    return {
+        "seconds": round(seconds, 3),
+        "statements": delta.statements,
+        "counts": counts,
+        "duplicate_assignments": verify.duplicate_assignments(cfg),
+        "wrong_links": len(verify.parent_links(cfg) - demo_data.expected_links(school)),
+    }
+
+
+def measure(bed: TestBed, size: int, work: Path) -> dict:
+    print(f"== {size:,} approved requests")
+    school, load_s = fresh_school(bed, size)
+    described = demo_data.describe(school)
+    print(f"   school: {described['pupils']:,} pupils, {described['requests']:,} requests, loaded in {load_s:.1f} s")
+    dag = run_dag(bed, size, work)
+    state = verify.end_state(bed.cfg, school)
+    print(f"   DAG run: {dag['state']} in {dag['seconds']:.1f} s; end state {state.describe()}")
+    plugin = run_plugin(bed, size)
+    print(
+        f"   WordPress plugin's pattern: {sum(plugin['statements'].values()):,} statements in {plugin['seconds']:.1f} s"
+    )
+    return {
+        "size": size,
+        "school": {k: described[k] for k in ("pupils", "requests", "approved", "existing_parents")},
+        "expected_children": described["approved_children"],
+        "dag": dag,
+        "end_state": {"ok": state.ok, "text": state.describe(), "provisioned": state.provisioned},
+        "plugin": plugin,
+    }
+
+
+def empty_cycle(bed: TestBed, work: Path) -> dict:
+    """Nothing approved: the cycle should open no SSH session and take seconds."""
+    mariadb.create(bed.cfg)
+    moodle_site.lay_out(bed.cfg)
+    moodle_site.reset_dataroot(bed.cfg)
+    return run_dag(bed, 0, work)
+
+
+def parse_time() -> dict:
+    """`airflow dags report`'s own parse duration, five times."""
+    found = []
+    for _ in range(5):
+        out = subprocess.run(
+            [str(Path(sys.executable).parent / "airflow"), "dags", "report"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        m = re.search(r"moodle_parent_provisioning\.py\s*\|\s*(\d+):(\d+):([\d.]+)", out)
+        if m:
+            found.append(float(m.group(3)) + 60 * int(m.group(2)))
+    return {"runs": found, "median": statistics.median(found) if found else None}
+
+
+def machine() -> dict:
+    cpu = next(
+        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln),
+        platform.processor(),
+    )
+    mem_kb = next(
+        int(ln.split()[1]) for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")
+    )
+    version = verify.rows(None, "SELECT VERSION()")[0][0]
+    from importlib.metadata import version as pkg
+
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": f"{os.cpu_count()} × {cpu}",
+        "memory": f"{mem_kb / 1024 / 1024:.0f} GiB",
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "mariadb": version,
+        "airflow": pkg("apache-airflow"),
+        "mysql_provider": pkg("apache-airflow-providers-mysql"),
+        "ssh_provider": pkg("apache-airflow-providers-ssh"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="100,1000,10000", help="approved requests per run, comma-separated")
+    ap.add_argument("--big", type=int, default=50000, help="one more size, run only if predicted to fit in 10 min")
+    ap.add_argument("--out", default=str(PROJECT_ROOT / "BENCHMARKS.md"))
+    args = ap.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+
+    enable_user_statistics()
+    bed = TestBed(TestBedConfig.from_env("bench", ssh_port=free_port()))
+    work = bed.cfg.root / "results"
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    results: dict = {"machine": machine(), "sizes": [], "parse": parse_time()}
+    print(f"== DAG file parse time (airflow dags report): {results['parse']['median']} s")
+    bed.up()
+    try:
+        results["empty"] = empty_cycle(bed, work)
+        print(f"== empty cycle: {results['empty']['seconds']:.1f} s, {results['empty']['ssh_sessions']} SSH sessions")
+        for size in sizes:
+            t0 = time.monotonic()
+            results["sizes"].append(measure(bed, size, work))
+            last_size, last_s = size, time.monotonic() - t0
+        if args.big and sizes:
+            predicted = last_s * args.big / last_size
+            if predicted <= BIG_BUDGET_S:
+                results["sizes"].append(measure(bed, args.big, work))
+            else:
+                results["big_skipped"] = {"size": args.big, "predicted_s": round(predicted)}
+                print(f"== {args.big:,} skipped: predicted {predicted:.0f} s from the {last_size:,} run (> 600 s)")
+    finally:
+        bed.down()
+    results["total_seconds"] = round(time.monotonic() - started, 1)
+    (work / "latest.json").write_text(json.dumps(results, indent=1, default=str))
+    Path(args.out).write_text(report.render(results))
+    print(f"== wrote {args.out} ({results['total_seconds']:.0f} s in all); raw figures in {work / 'latest.json'}")
+    return 0 if all(r["end_state"]["ok"] for r in results["sizes"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

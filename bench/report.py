@@ -1,0 +1,277 @@
+"""BENCHMARKS.md from the benchmark's figures: every number in it is measured by `make bench`."""
+
+from __future__ import annotations
+
+TARGETS = {
+    "statements": 200,  # per cycle at 10,000 requests, both databases
+    "own_seconds": 60,  # the DAG run minus the two Moodle tasks, at 10,000
+    "peak_mb": 400,  # any task, at 10,000
+    "parse_s": 0.25,  # airflow dags report
+}
+MOODLE_TASKS = ("sync_users", "send_passwords")
+TASK_ORDER = ("check", "collect", "sync_users", "link_children", "send_passwords", "mark", "report")
+
+
+def project_statements(stmts: dict) -> int:
+    return stmts.get("wordpress", 0) + stmts.get("moodle", 0)
+
+
+def moodle_statements(stmts: dict) -> int:
+    return stmts.get("moodle_itself", 0) + stmts.get("auth_db", 0)
+
+
+def figures(run: dict) -> dict:
+    """The derived figures of one size's results."""
+    dag, plugin = run["dag"], run["plugin"]
+    moodle_s = sum(dag["tasks"].get(t, {}).get("seconds", 0) for t in MOODLE_TASKS)
+    ours = project_statements(dag["statements"])
+    theirs = project_statements(plugin["statements"])
+    own_s = dag["seconds"] - moodle_s
+    inside_s = sum(t["seconds"] for name, t in dag["tasks"].items() if name not in MOODLE_TASKS)
+    return {
+        "size": run["size"],
+        "pupils": run["school"]["pupils"],
+        "provisioned": run["end_state"]["provisioned"],
+        "dag_s": dag["seconds"],
+        "moodle_s": moodle_s,
+        "own_s": own_s,
+        "inside_s": inside_s,
+        "statements": ours,
+        "wp_statements": dag["statements"].get("wordpress", 0),
+        "mdl_statements": dag["statements"].get("moodle", 0),
+        "moodle_own_statements": moodle_statements(dag["statements"]),
+        "ssh": dag["ssh_sessions"],
+        "peak_mb": max((t["peak_rss_mb"] for t in dag["tasks"].values()), default=0),
+        "xcom": sum(dag["xcom_bytes"].values()),
+        "ok": run["end_state"]["ok"],
+        "end_state": run["end_state"]["text"],
+        "plugin_statements": theirs,
+        "plugin_s": plugin["seconds"],
+        "plugin_provisioned": plugin["counts"].get("provisioned", 0),
+        "plugin_dupes": plugin["duplicate_assignments"],
+        "plugin_wrong": plugin["wrong_links"],
+        "statement_ratio": theirs / ours if ours else 0,
+        "time_ratio": plugin["seconds"] / own_s if own_s > 0 else 0,
+        "inside_ratio": plugin["seconds"] / inside_s if inside_s > 0 else 0,
+    }
+
+
+def _n(x: float) -> str:
+    return f"{x:,.0f}" if float(x).is_integer() or abs(x) >= 100 else f"{x:,.1f}"
+
+
+def _ratio(x: float) -> str:
+    return f"{x:,.1f}×" if x >= 1 else f"{x:.2f}×"
+
+
+def _row(cells) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def render(results: dict) -> str:
+    runs = [figures(r) for r in results["sizes"]]
+    m = results["machine"]
+    out = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (code in `bench/`); every figure below is measured, none typed in.",
+        f"Last run: **{m['date']}** on {m['cpu']}, {m['memory']}, {m['os']}; Python {m['python']}, "
+        f"MariaDB {m['mariadb']}, Airflow {m['airflow']} (mysql provider {m['mysql_provider']}, "
+        f"ssh provider {m['ssh_provider']}). The whole benchmark took {results['total_seconds']:.0f} s.",
+        "",
+        "Each size is a demo school (`testbed/demo_data.py`) with that many **approved** requests (one to three "
+        "children each, a few per cent ambiguous or unmatched, some from parents who already have accounts) and "
+        "2.5 pupils per request. The real DAG runs with `dag.test()` against MariaDB, the private sshd and the "
+        "Moodle double; then the same school is loaded again and the WordPress plugin's per-request pattern "
+        "(`bench/wordpress_plugin.py`) replays the same work.",
+        "",
+        "## How it is measured",
+        "",
+        "- **SQL statements**: MariaDB's own per-user statistics (`userstat`, `information_schema.USER_STATISTICS`),"
+        " read when each task starts and ends by an Airflow listener. The project connects as one user per"
+        " database; Moodle's own work (the Moodle double's user sync and password task) runs as two other"
+        " users and is counted apart. Connection set-up statements count.",
+        "- **SSH sessions**: `Accepted publickey` lines in the test bed sshd's log.",
+        "- **Memory**: each task's peak resident set (`VmHWM` of the process running the DAG, reset at the task's"
+        " start through `/proc/self/clear_refs`). It includes Airflow itself, about 240 MB before any task runs.",
+        "- **XCom bytes**: the JSON of every XCom the run left in the metadata database.",
+        "- **Own work**: the DAG run's wall time minus the time inside the two Moodle tasks (`sync_users`,"
+        " `send_passwords`), whose cost is Moodle's.",
+        "",
+    ]
+    out += _targets(results, runs)
+    out += [
+        "## How cost grows",
+        "",
+        _row(
+            (
+                "approved requests",
+                "pupils",
+                "provisioned",
+                "DAG run s",
+                "in Moodle tasks s",
+                "own work s",
+                "statements (WordPress + Moodle)",
+                "Moodle's own statements",
+                "SSH sessions",
+                "peak task MB",
+                "XCom bytes",
+                "end state",
+            )
+        ),
+        _row(("---:",) * 11 + ("---",)),
+    ]
+    for f in runs:
+        out.append(
+            _row(
+                (
+                    f"{f['size']:,}",
+                    f"{f['pupils']:,}",
+                    f"{f['provisioned']:,}",
+                    _n(f["dag_s"]),
+                    _n(f["moodle_s"]),
+                    _n(f["own_s"]),
+                    f"{f['statements']:,} ({f['wp_statements']:,} + {f['mdl_statements']:,})",
+                    f"{f['moodle_own_statements']:,}",
+                    f["ssh"],
+                    _n(f["peak_mb"]),
+                    f"{f['xcom']:,}",
+                    f["end_state"],
+                )
+            )
+        )
+    if results.get("big_skipped"):
+        b = results["big_skipped"]
+        out += ["", f"{b['size']:,} requests were not run: predicted {b['predicted_s']:,} s (over 600 s)."]
+    out += [
+        "",
+        "## Beside the WordPress plugin's per-request pattern",
+        "",
+        "The same school, the same parents' accounts (Moodle's user sync run first, as the plugin does), then the "
+        "plugin's loop: statements and time of its linking and marking, against the DAG's statements and own work.",
+        "",
+        _row(
+            (
+                "approved requests",
+                "plugin statements",
+                "plugin s",
+                "DAG statements",
+                "DAG own work s",
+                "of which inside tasks s",
+                "statements ratio",
+                "time ratio (own work)",
+                "time ratio (inside tasks)",
+                "plugin provisioned",
+                "plugin wrong links",
+                "plugin duplicate assignments",
+            )
+        ),
+        _row(("---:",) * 12),
+    ]
+    for f in runs:
+        out.append(
+            _row(
+                (
+                    f"{f['size']:,}",
+                    f"{f['plugin_statements']:,}",
+                    _n(f["plugin_s"]),
+                    f"{f['statements']:,}",
+                    _n(f["own_s"]),
+                    _n(f["inside_s"]),
+                    f"{f['statement_ratio']:,.0f}×",
+                    _ratio(f["time_ratio"]),
+                    _ratio(f["inside_ratio"]),
+                    f"{f['plugin_provisioned']:,}",
+                    f"{f['plugin_wrong']:,}",
+                    f"{f['plugin_dupes']:,}",
+                )
+            )
+        )
+    out += [
+        "",
+        'The plugin\'s "wrong links" are links the DAG refuses to make: it matches children among all users (a staff '
+        "member or parent with a pupil's name, a suspended pupil), not among pupils only.",
+        "",
+    ]
+    if runs:
+        out += _per_task(results["sizes"][-1])
+    empty = results.get("empty")
+    if empty:
+        out += [
+            "## An empty cycle (nothing approved)",
+            "",
+            f"{empty['seconds']:.1f} s for the whole run, {empty['ssh_sessions']} SSH sessions, "
+            f"{project_statements(empty['statements'])} statements.",
+            "",
+        ]
+    return "\n".join(out) + "\n"
+
+
+def _targets(results: dict, runs: list[dict]) -> list[str]:
+    at = next((f for f in runs if f["size"] == 10000), runs[-1] if runs else None)
+    parse = results["parse"]["median"]
+    empty = results.get("empty", {})
+    rows = []
+    if at:
+        size = f"{at['size']:,}"
+        rows += [
+            (f"statements per cycle at {size} requests", f"≤ {TARGETS['statements']}", f"{at['statements']:,}",
+             at["statements"] <= TARGETS["statements"]),
+            (f"own work at {size} requests", f"< {TARGETS['own_seconds']} s", f"{at['own_s']:.1f} s",
+             at["own_s"] < TARGETS["own_seconds"]),
+            (f"peak memory of any task at {size}", f"< {TARGETS['peak_mb']} MB", f"{at['peak_mb']:.0f} MB",
+             at["peak_mb"] < TARGETS["peak_mb"]),
+            ("XCom: ids and counts only", "small, flat", f"{at['xcom']:,} bytes", True),
+            ("end state correct at every size", "every size", ", ".join(
+                f"{f['size']:,}: {'ok' if f['ok'] else 'WRONG'}" for f in runs), all(f["ok"] for f in runs)),
+        ]  # fmt: skip
+    if parse is not None:
+        rows.append(("DAG file parse (`airflow dags report`, median of 5)", f"< {TARGETS['parse_s']} s",
+                     f"{parse:.3f} s", parse < TARGETS["parse_s"]))  # fmt: skip
+    if empty:
+        got = f"{empty['ssh_sessions']} SSH sessions, {empty['seconds']:.1f} s"
+        rows.append(("empty cycle", "no SSH, seconds", got, empty["ssh_sessions"] == 0))
+    out = ["## Targets", "", _row(("target", "wanted", "measured", "met")), _row(("---", "---", "---:", "---"))]
+    out += [_row((name, want, got, "yes" if met else "**no**")) for name, want, got, met in rows]
+    return out + [""]
+
+
+def _per_task(run: dict) -> list[str]:
+    dag = run["dag"]
+    out = [
+        f"## Per task at {run['size']:,} requests",
+        "",
+        _row(
+            (
+                "task",
+                "s",
+                "WordPress statements",
+                "Moodle statements",
+                "Moodle's own statements",
+                "SSH sessions",
+                "peak MB",
+                "XCom bytes",
+            )
+        ),  # fmt: skip
+        _row(("---",) + ("---:",) * 7),
+    ]
+    for task_id in TASK_ORDER:
+        t = dag["tasks"].get(task_id)
+        if not t:
+            continue
+        s = t["statements"]
+        out.append(
+            _row(
+                (
+                    f"`{task_id}`",
+                    _n(t["seconds"]),
+                    s.get("wordpress", 0),
+                    s.get("moodle", 0),
+                    moodle_statements(s),
+                    t["ssh_sessions"],
+                    _n(t["peak_rss_mb"]),
+                    f"{dag['xcom_bytes'].get(task_id, 0):,}",
+                )
+            )
+        )
+    return out + [""]
