@@ -105,15 +105,37 @@ def _run_script(db: str, sql: str) -> None:
         conn.close()
 
 
-def _grants(cfg: TestBedConfig) -> list[tuple[str, str]]:
-    """(user, GRANT ... TO) pairs. Narrow on purpose; see docs for production grants."""
-    wp, mdl = cfg.wp_db, cfg.moodle_db
-    return [
-        (cfg.wp_user.name, f"GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, INDEX ON `{wp}`.*"),
-        (cfg.moodle_user.name, f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{mdl}`.*"),
-        (cfg.moodle_app_user.name, f"GRANT ALL PRIVILEGES ON `{mdl}`.*"),
-        (cfg.authdb_user.name, f"GRANT SELECT ON `{wp}`.`{cfg.wp_auth_table}`"),
-    ]
+GRANTS_SQL = Path(__file__).resolve().parent.parent / "docs" / "grants.sql"
+
+
+def grant_statements(cfg: TestBedConfig, host: str) -> list[str]:
+    """docs/grants.sql for this test bed's names: the project's two users and auth_db's get
+    exactly what production gets. (The Moodle double's own user, standing in for Moodle's
+    database user, gets everything on the Moodle database, as Moodle's does.)"""
+    names = {
+        "WP_DB": cfg.wp_db,
+        "WP_PREFIX": cfg.wp_prefix,
+        "MOODLE_DB": cfg.moodle_db,
+        "MOODLE_PREFIX": cfg.moodle_prefix,
+        "WP_USER": f"'{cfg.wp_user.name}'@'{host}'",
+        "WP_PASSWORD": cfg.wp_user.password,
+        "MOODLE_USER": f"'{cfg.moodle_user.name}'@'{host}'",
+        "MOODLE_PASSWORD": cfg.moodle_user.password,
+        "AUTHDB_USER": f"'{cfg.authdb_user.name}'@'{host}'",
+        "AUTHDB_PASSWORD": cfg.authdb_user.password,
+    }
+    text = "\n".join(line for line in GRANTS_SQL.read_text().splitlines() if not line.lstrip().startswith("--"))
+    statements = []
+    for statement in text.split(";"):
+        statement = statement.strip()
+        if statement:
+            for key, value in names.items():
+                statement = statement.replace("${" + key + "}", value)
+            if "${" in statement:
+                raise ValueError(f"docs/grants.sql: a name the test bed does not know in {statement!r}")
+            statements.append(statement)
+    statements.append(f"GRANT ALL PRIVILEGES ON `{cfg.moodle_db}`.* TO '{cfg.moodle_app_user.name}'@'{host}'")
+    return statements
 
 
 def create(cfg: TestBedConfig) -> None:
@@ -144,10 +166,12 @@ def create_users(cfg: TestBedConfig) -> None:
             for user in (cfg.wp_user, cfg.moodle_user, cfg.moodle_app_user, cfg.authdb_user):
                 for host in ("127.0.0.1", "localhost"):
                     cur.execute("DROP USER IF EXISTS %s@%s", (user.name, host))
-                    cur.execute("CREATE USER %s@%s IDENTIFIED BY %s", (user.name, host, user.password))
-            for name, grant in _grants(cfg):
-                for host in ("127.0.0.1", "localhost"):
-                    cur.execute(grant + " TO %s@%s", (name, host))
+            for host in ("127.0.0.1", "localhost"):
+                cur.execute(
+                    "CREATE USER %s@%s IDENTIFIED BY %s", (cfg.moodle_app_user.name, host, cfg.moodle_app_user.password)
+                )
+                for statement in grant_statements(cfg, host):
+                    cur.execute(statement)
     finally:
         conn.close()
 

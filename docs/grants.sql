@@ -1,0 +1,37 @@
+-- The database users of Moodle parent provisioning, with only what the project uses.
+-- Replace the ${...} names with yours (the table prefixes are the `wp_table_prefix` and
+-- `moodle_table_prefix` settings), then run as a MariaDB/MySQL administrator, e.g.
+--   sed -e 's/${WP_DB}/wordpress/g' ... docs/grants.sql | mariadb -u root
+-- The test bed creates its users from this very file, so the tests prove these grants suffice.
+
+-- 1. The project's WordPress user (Airflow connection `wordpress_db`).
+CREATE USER IF NOT EXISTS ${WP_USER} IDENTIFIED BY '${WP_PASSWORD}';
+-- Requests: read the queue, mark them, correct them, add uploaded ones. Never deleted.
+GRANT SELECT, INSERT, UPDATE ON `${WP_DB}`.`${WP_PREFIX}tvs_parent_moodle_provisioning` TO ${WP_USER};
+-- Moodle's external auth table: approval writes a row, de-provisioning deletes it. Never updated.
+GRANT SELECT, INSERT, DELETE ON `${WP_DB}`.`${WP_PREFIX}tvs_parent_moodle_provisioning_auth` TO ${WP_USER};
+-- The project's own tables, created by its first run (CREATE on a table that does not exist yet is allowed).
+GRANT SELECT, INSERT, UPDATE, CREATE ON `${WP_DB}`.`${WP_PREFIX}parent_provisioning_cycles` TO ${WP_USER};
+GRANT SELECT, INSERT, UPDATE, CREATE ON `${WP_DB}`.`${WP_PREFIX}parent_provisioning_outcomes` TO ${WP_USER};
+GRANT SELECT, INSERT, UPDATE, CREATE ON `${WP_DB}`.`${WP_PREFIX}parent_provisioning_lock` TO ${WP_USER};
+
+-- 2. The project's Moodle user (Airflow connection `moodle_db`).
+CREATE USER IF NOT EXISTS ${MOODLE_USER} IDENTIFIED BY '${MOODLE_PASSWORD}';
+-- Read: settings, the Parent role, accounts, pupils (cohorts).
+GRANT SELECT ON `${MOODLE_DB}`.`${MOODLE_PREFIX}config` TO ${MOODLE_USER};
+GRANT SELECT ON `${MOODLE_DB}`.`${MOODLE_PREFIX}config_plugins` TO ${MOODLE_USER};
+GRANT SELECT ON `${MOODLE_DB}`.`${MOODLE_PREFIX}role` TO ${MOODLE_USER};
+GRANT SELECT ON `${MOODLE_DB}`.`${MOODLE_PREFIX}role_context_levels` TO ${MOODLE_USER};
+GRANT SELECT ON `${MOODLE_DB}`.`${MOODLE_PREFIX}user` TO ${MOODLE_USER};
+GRANT SELECT ON `${MOODLE_DB}`.`${MOODLE_PREFIX}cohort` TO ${MOODLE_USER};
+GRANT SELECT ON `${MOODLE_DB}`.`${MOODLE_PREFIX}cohort_members` TO ${MOODLE_USER};
+-- Write: a child's missing user context (and mend its path), the parent's role assignments,
+-- and the access-cache flag role_assign() sets. Nothing is ever deleted.
+GRANT SELECT, INSERT, UPDATE ON `${MOODLE_DB}`.`${MOODLE_PREFIX}context` TO ${MOODLE_USER};
+GRANT SELECT, INSERT ON `${MOODLE_DB}`.`${MOODLE_PREFIX}role_assignments` TO ${MOODLE_USER};
+GRANT SELECT, INSERT, UPDATE ON `${MOODLE_DB}`.`${MOODLE_PREFIX}cache_flags` TO ${MOODLE_USER};
+
+-- 3. The user Moodle's External database authentication (auth_db) reads the auth table with
+--    (Moodle's setting auth_db | user). Not used by the project itself.
+CREATE USER IF NOT EXISTS ${AUTHDB_USER} IDENTIFIED BY '${AUTHDB_PASSWORD}';
+GRANT SELECT ON `${WP_DB}`.`${WP_PREFIX}tvs_parent_moodle_provisioning_auth` TO ${AUTHDB_USER};
