@@ -70,6 +70,39 @@ def _settings():
         raise AirflowFailException(str(exc)) from exc
 
 
+def _hold_cycle_lock(wp, run_id: str, first: bool = False) -> None:
+    """Take (first task) or renew the cycle lock in the WordPress database: one cycle at a time
+    across manual runs, schedulers and Airflow deployments, which max_active_runs cannot see.
+    The first task waits for a busy lock by retrying; a later task that finds the lock taken
+    (this run outlived its lease) stops, having written nothing."""
+    import socket
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.parent_provisioning import wordpress
+
+    try:
+        wordpress.claim_cycle_lock(wp, _settings(), run_id, socket.gethostname())
+    except wordpress.CycleBusy as exc:
+        if first:
+            raise
+        raise AirflowFailException(f"{exc}. This run lost the lock and stops; clear it to run again.") from exc
+
+
+def _release_cycle_lock(context) -> None:
+    """on_failure_callback: a failed run (retries spent) gives the cycle lock back at once, so the
+    next run need not wait for the lease; clearing the failed task takes it again."""
+    import logging
+
+    from include.parent_provisioning import wordpress
+
+    try:
+        with _connections(moodle=False) as (wp, _):
+            wordpress.release_cycle_lock(wp, _settings(), context["run_id"])
+    except Exception:  # a callback must not fail the failure; the lease ends it anyway
+        logging.getLogger(__name__).warning("could not release the cycle lock; it expires with its lease")
+
+
 def _params() -> tuple[str, list[int], bool]:
     context = get_current_context()
     params = context["params"]
@@ -83,6 +116,8 @@ def _run_moodle_task(moodle_task: str) -> dict:
     from include.parent_provisioning import moodle_cli
 
     s = _settings()
+    with _connections(moodle=False) as (wp, _):
+        _hold_cycle_lock(wp, _params()[0])
     run = moodle_cli.run_task(SSHHook(ssh_conn_id="moodle_ssh", cmd_timeout=None), s, moodle_task)
     result = {"exit_status": run.exit_status, "seconds": round(run.seconds, 1), **run.counts}
     print(f"Moodle {moodle_task}: {result}")
@@ -110,6 +145,7 @@ def _run_moodle_task(moodle_task: str) -> dict:
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=15),
         "execution_timeout": DB_TASK_TIMEOUT,
+        "on_failure_callback": _release_cycle_lock,
     },
     params={
         "request_ids": Param(
@@ -146,6 +182,7 @@ def moodle_parent_provisioning():
             except cycle.CheckError as exc:
                 raise AirflowFailException(str(exc)) from exc
             if not dry_run:
+                _hold_cycle_lock(wp, run_id, first=True)
                 dag_run = get_current_context()["dag_run"]
                 triggered_by = getattr(dag_run, "triggering_user_name", None) or ""
                 run_type = str(getattr(dag_run, "run_type", ""))
@@ -160,6 +197,8 @@ def moodle_parent_provisioning():
         s = _settings()
         run_id, request_ids, dry_run = _params()
         with _connections() as (wp, mdl):
+            if not dry_run:
+                _hold_cycle_lock(wp, run_id)
             return cycle.collect(wp, mdl, s, site, run_id, request_ids, dry_run)
 
     @task(execution_timeout=MOODLE_TASK_TIMEOUT, multiple_outputs=False)
@@ -183,6 +222,8 @@ def moodle_parent_provisioning():
         s = _settings()
         run_id, request_ids, dry_run = _params()
         with _connections() as (wp, mdl):
+            if not dry_run:
+                _hold_cycle_lock(wp, run_id)
             return cycle.link(wp, mdl, s, site, run_id, request_ids, dry_run)
 
     @task(execution_timeout=MOODLE_TASK_TIMEOUT, multiple_outputs=False)
@@ -208,6 +249,7 @@ def moodle_parent_provisioning():
         if dry_run:
             return {"skipped": "dry run"}
         with _connections(moodle=False) as (wp, _):
+            _hold_cycle_lock(wp, run_id)
             changed = wordpress.mark(wp, s, run_id)
         print(f"{changed} request(s) updated in WordPress")
         return {"requests_updated": changed}
@@ -215,7 +257,7 @@ def moodle_parent_provisioning():
     @task(multiple_outputs=False)
     def report(collected: dict, synced: dict, linked: dict, passwords: dict, marked: dict) -> dict:
         """The cycle's summary for ops: counts, and the failed requests' ids by reason codes."""
-        from include.parent_provisioning import cycle
+        from include.parent_provisioning import cycle, wordpress
 
         s = _settings()
         run_id, _, dry_run = _params()
@@ -224,8 +266,10 @@ def moodle_parent_provisioning():
             print(f"DRY RUN plan: {summary}")
             return summary
         with _connections(moodle=False) as (wp, _):
+            _hold_cycle_lock(wp, run_id)
             extra = {"sync": synced, "passwords": passwords, "links": linked}
             summary = cycle.summarise(wp, s, run_id, collected, extra)
+            wordpress.release_cycle_lock(wp, s, run_id)
         print(cycle.format_summary(summary))
         return summary
 

@@ -68,6 +68,10 @@ class Settings:
     def outcomes_table(self) -> str:
         return f"{self.wp_table_prefix}parent_provisioning_outcomes"
 
+    @property
+    def lock_table(self) -> str:
+        return f"{self.wp_table_prefix}parent_provisioning_lock"
+
     def mdl(self, table: str) -> str:
         return f"{self.moodle_table_prefix}{table}"
 

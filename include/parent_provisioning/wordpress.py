@@ -19,6 +19,7 @@ from include.parent_provisioning.settings import Settings
 
 FINAL_OUTCOMES = ("provisioned", "not_provisioned")
 ATTENTION_AFTER = 3  # cycles failing the same way
+LOCK_LEASE_S = 3 * 3600  # longer than any one task may run; renewed as each task starts
 
 
 def own_tables_sql(s: Settings) -> list[str]:
@@ -54,13 +55,21 @@ def own_tables_sql(s: Settings) -> list[str]:
   UNIQUE KEY `run_request` (`run_id`, `request_id`),
   KEY `request` (`request_id`)
 ) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
+        f"""CREATE TABLE IF NOT EXISTS `{s.lock_table}` (
+  `name` varchar(32) NOT NULL,
+  `run_id` varchar(250) NOT NULL DEFAULT '',
+  `holder` varchar(255) NOT NULL DEFAULT '',
+  `acquired_at` datetime NULL,
+  `expires_at` datetime NULL,
+  PRIMARY KEY (`name`)
+) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
     ]
 
 
 def missing_tables(conn, s: Settings) -> list[str]:
     cur = conn.cursor()
     try:
-        names = (s.requests_table, s.auth_table, s.cycles_table, s.outcomes_table)
+        names = (s.requests_table, s.auth_table, s.cycles_table, s.outcomes_table, s.lock_table)
         present = {
             r[0]
             for r in sql.rows(
@@ -80,6 +89,59 @@ def create_own_tables(conn, s: Settings) -> None:
     try:
         for sql in own_tables_sql(s):
             cur.execute(sql)
+        conn.commit()
+    finally:
+        cur.close()
+
+
+class CycleBusy(RuntimeError):
+    """Another cycle holds the cycle lock; the message says which, and until when."""
+
+    def __init__(self, message: str, run_id: str):
+        super().__init__(message)
+        self.run_id = run_id
+
+
+def claim_cycle_lock(conn, s: Settings, run_id: str, holder: str, lease_s: int = LOCK_LEASE_S) -> None:
+    """Take or renew the one cycle lock for this run, in the WordPress database, so that a
+    manual run, a second scheduler or a second Airflow deployment never runs a cycle beside
+    this one. A run whose task failed gives it back (the DAG's failure callback); one whose
+    process died keeps it until the lease ends; a re-run of the same run (the same run id, as
+    "Clear" makes) takes it back at once. The database's clock decides."""
+    cur = conn.cursor()
+    try:
+        cur.execute(f"INSERT IGNORE INTO `{s.lock_table}` (name) VALUES ('cycle')")
+        cur.execute(
+            f"SELECT run_id, holder, acquired_at, expires_at, expires_at < NOW() FROM `{s.lock_table}`"
+            " WHERE name = 'cycle' FOR UPDATE"
+        )
+        held_by, host, since, until, expired = cur.fetchone()
+        if held_by and held_by != run_id and not expired:
+            conn.rollback()
+            raise CycleBusy(
+                f"another provisioning cycle holds the cycle lock: run {held_by} on {host or 'an unknown host'}, since "
+                f"{since} (until {until} at the latest). This run waits for it by retrying; if that run is dead, "
+                "clear or mark it failed in its Airflow, or wait for the lock to expire",
+                held_by,
+            )
+        cur.execute(
+            f"UPDATE `{s.lock_table}` SET acquired_at = IF(run_id = %s, acquired_at, NOW()), run_id = %s,"
+            " holder = %s, expires_at = NOW() + INTERVAL %s SECOND WHERE name = 'cycle'",
+            (run_id, run_id, holder[:255], lease_s),
+        )
+        conn.commit()
+    finally:
+        cur.close()
+
+
+def release_cycle_lock(conn, s: Settings, run_id: str) -> None:
+    cur = conn.cursor()
+    try:
+        cur.execute(
+            f"UPDATE `{s.lock_table}` SET run_id = '', holder = '', acquired_at = NULL, expires_at = NULL"
+            " WHERE name = 'cycle' AND run_id = %s",
+            (run_id,),
+        )
         conn.commit()
     finally:
         cur.close()

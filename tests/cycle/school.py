@@ -141,7 +141,9 @@ class School:
             cur.execute(
                 sql.replace("{req}", self.cfg.wp_requests_table)
                 .replace("{auth}", self.cfg.wp_auth_table)
-                .replace("{out}", f"{self.cfg.wp_prefix}parent_provisioning_outcomes"),
+                .replace("{out}", f"{self.cfg.wp_prefix}parent_provisioning_outcomes")
+                .replace("{cycles}", f"{self.cfg.wp_prefix}parent_provisioning_cycles")
+                .replace("{lock}", f"{self.cfg.wp_prefix}parent_provisioning_lock"),
                 params,
             )
             return list(cur.fetchall())

@@ -1,0 +1,131 @@
+"""One real DAG run (`dag.test()`) in a process of its own, which a fault test may kill.
+
+    python -m tests.cycle.runner SPEC.json
+
+SPEC: {"out": path, "conf": {...}, "retries": 0, "retry_delay_s": 1, "logical_date": iso or null,
+       "kill_after": "module:function" or null, "kill_after_task": task_id or null}
+
+- kill_after: SIGKILL this process right after that function returns (its statements sent,
+  its transaction not committed unless it commits itself), the way a node dies mid-task.
+- kill_after_task: SIGKILL it as soon as that task has succeeded, before the next one starts.
+The run's id, logical date and task states are written to `out` as soon as they are known
+(before any kill), so the test can clear and re-run the same run afterwards.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import os
+import signal
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from airflow.listeners import hookimpl
+
+from testbed.config import PROJECT_ROOT
+
+DAG_ID = "moodle_parent_provisioning"
+
+
+def _die() -> None:
+    sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _Watch:
+    """Writes the run's identity when its first task starts; kills after a named task."""
+
+    def __init__(self, out: Path, kill_after_task: str | None):
+        self.out, self.kill_after_task = out, kill_after_task
+
+    @hookimpl
+    def on_task_instance_running(self, previous_state, task_instance):
+        if not self.out.exists():
+            self.out.write_text(json.dumps({"run_id": task_instance.run_id, "state": "running"}))
+
+    @hookimpl
+    def on_task_instance_success(self, previous_state, task_instance):
+        if task_instance.task_id == self.kill_after_task:
+            _die()
+
+
+def _kill_after(target: str) -> None:
+    module_name, func_name = target.split(":")
+    module = importlib.import_module(module_name)
+    original = getattr(module, func_name)
+
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        original(*args, **kwargs)
+        _die()
+
+    setattr(module, func_name, wrapper)
+
+
+def migrate(home: Path) -> None:
+    """A new, empty Airflow metadata DB: another deployment's."""
+    import subprocess
+
+    home.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+        env={**os.environ, "AIRFLOW_HOME": str(home)},
+        check=True,
+        capture_output=True,
+    )
+
+
+def launch(work: Path, name: str, env: dict | None = None, **spec):
+    """Start a runner; returns (process, path of its result file)."""
+    import subprocess
+
+    out = work / f"{name}.json"
+    spec_file = work / f"{name}.spec.json"
+    spec_file.write_text(json.dumps({"out": str(out), **spec}, default=str))
+    log = (work / f"{name}.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.cycle.runner", str(spec_file)],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    return proc, out
+
+
+def main(spec_path: str) -> int:
+    spec = json.loads(Path(spec_path).read_text())
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.listener import get_listener_manager
+
+    out = Path(spec["out"])
+    out.unlink(missing_ok=True)
+    get_listener_manager().add_listener(_Watch(out, spec.get("kill_after_task")))
+    if spec.get("kill_after"):
+        _kill_after(spec["kill_after"])
+    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).get_dag(DAG_ID)
+    for t in dag.tasks:
+        t.retries = spec.get("retries", 0)
+        t.retry_delay = timedelta(seconds=spec.get("retry_delay_s", 1))
+        t.retry_exponential_backoff = 0
+    logical_date = datetime.fromisoformat(spec["logical_date"]) if spec.get("logical_date") else datetime.now(UTC)
+    dr = dag.test(run_conf={"request_ids": [], "dry_run": False, **spec.get("conf", {})}, logical_date=logical_date)
+    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    out.write_text(
+        json.dumps(
+            {
+                "run_id": dr.run_id,
+                "state": str(dr.state),
+                "logical_date": dr.logical_date.isoformat(),
+                "tasks": states,
+            }
+        )
+    )
+    return 0 if str(dr.state) == "success" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,118 @@
+"""One cycle at a time, whoever starts it: a manual run beside the nightly one, a second
+scheduler, or a second Airflow deployment pointed at the same databases. max_active_runs only
+sees one deployment; the cycle lock lives in the WordPress database and sees them all."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+from testbed import moodle_site, verify
+from testbed.moodle_site import SYNC_USERS
+from tests.cycle import runner
+from tests.cycle.school import snapshot
+from tests.reliability import record
+
+
+def _lock(school):
+    rows = school.wp_rows("SELECT * FROM {lock} WHERE name='cycle'")
+    return rows[0] if rows else None
+
+
+def _hold_lock_elsewhere(school, run_id="scheduled__elsewhere", expires_in_s=3600):
+    from testbed import mariadb
+
+    conn = mariadb.admin_connect(school.cfg.wp_db)
+    try:
+        with mariadb.cursor(conn) as cur:
+            cur.execute(
+                f"INSERT INTO `{school.cfg.wp_prefix}parent_provisioning_lock` (name, run_id, holder, acquired_at,"
+                " expires_at) VALUES ('cycle', %s, 'airflow-2.school.test', NOW(), NOW() + INTERVAL %s SECOND)"
+                " ON DUPLICATE KEY UPDATE run_id = VALUES(run_id), holder = VALUES(holder),"
+                " acquired_at = VALUES(acquired_at), expires_at = VALUES(expires_at)",
+                (run_id, expires_in_s),
+            )
+    finally:
+        conn.close()
+
+
+def test_a_cycle_held_by_another_deployment_stops_before_writing_and_a_later_run_proceeds(
+    school, run_cycle, fresh, capfd
+):
+    kid = school.pupil("Kit", "Marsh", "7RB")
+    rid = school.request("kit.marsh@example.org", [("Kit", "Marsh", "7RB")])
+    run_cycle(conf={"request_ids": [999999]})  # a real run that takes nothing: the project's tables exist now
+    _hold_lock_elsewhere(school)
+    before = snapshot(fresh)
+    dr, states = run_cycle()
+    assert states["check"] == "failed" and states["collect"] == "upstream_failed", states
+    out = capfd.readouterr().out
+    assert "another provisioning cycle holds the cycle lock: run scheduled__elsewhere on airflow-2.school.test" in out
+    after = snapshot(fresh)
+    assert after == before  # not a row written: no cycle record, no outcome, no comment, no account
+    assert school.account("kit.marsh@example.org") is None
+
+    _hold_lock_elsewhere(school, expires_in_s=-1)  # that run died and its lease ran out
+    dr, states = run_cycle()
+    assert dr.state == "success", states
+    assert school.links(school.account("kit.marsh@example.org")["id"]) == {kid}
+    assert school.req(rid)["status"] == "provisioned"
+    assert _lock(school)["run_id"] == ""  # released by report
+    record(
+        "faults",
+        "cycle lock held by another deployment",
+        "a lock row held by another run, lease not expired",
+        "check fails: 'another provisioning cycle holds the cycle lock'; nothing written",
+        "lease expired: the next run takes the lock, provisions, releases it",
+    )
+
+
+def test_two_deployments_starting_a_cycle_at_once_run_one_after_the_other(school, fresh, run_cycle, tmp_path):
+    kids = {i: school.pupil(f"Nia{i}", "Okafor", "7RB") for i in range(6)}
+    for i in range(6):
+        school.request(f"parent{i}.okafor@example.org", [(f"Nia{i}", "Okafor", "7RB")])
+    school.request("nobody.okafor@example.org", [("Nobody", "Okafor", "7RB")])
+    run_cycle(conf={"request_ids": [999999]})  # the project's tables exist, as after the first night
+    moodle_site.set_fault(fresh.cfg, SYNC_USERS, hang=15)  # the first cycle is in Moodle's sync a while
+    # Two deployments: each its own Airflow metadata DB (separate homes), the same WordPress and Moodle.
+    second_home = tmp_path / "airflow-b"
+    runner.migrate(second_home)
+    first_date = datetime.now(UTC).replace(microsecond=0)
+    a, a_out = runner.launch(tmp_path, "a", logical_date=first_date.isoformat())
+    deadline = time.monotonic() + 60
+    while not a_out.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    while (_lock(school) or {}).get("run_id", "") == "" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    b, b_out = runner.launch(
+        tmp_path,
+        "b",
+        env={"AIRFLOW_HOME": str(second_home)},
+        logical_date=(first_date + timedelta(seconds=1)).isoformat(),
+    )
+    assert b.wait(timeout=180) == 1
+    assert a.wait(timeout=180) == 0
+
+    a_res, b_res = json.loads(a_out.read_text()), json.loads(b_out.read_text())
+    assert a_res["state"] == "success", a_res
+    assert b_res["tasks"]["check"] == "failed" and b_res["tasks"]["collect"] == "upstream_failed", b_res
+    cycles = school.wp_rows("SELECT run_id FROM {cycles}")
+    assert b_res["run_id"] not in {c["run_id"] for c in cycles}  # B wrote nothing, not even its cycle record
+    for i, kid in kids.items():
+        assert school.links(school.account(f"parent{i}.okafor@example.org")["id"]) == {kid}
+    assert verify.duplicate_assignments(fresh.cfg) == 0
+    # B, cleared and run again once A has finished, runs normally and finds nothing left to do but the bad one.
+    moodle_site.clear_faults(fresh.cfg)
+    rerun = SimpleNamespace(logical_date=datetime.fromisoformat(b_res["logical_date"]), run_after=None)
+    dr, states = run_cycle(rerun=rerun)
+    assert dr.state == "success", states
+    assert verify.duplicate_assignments(fresh.cfg) == 0
+    record(
+        "faults",
+        "two deployments start a cycle at once",
+        "two Airflow homes run the DAG together against the same databases",
+        "the second's check fails on the cycle lock; it writes nothing",
+        "the second, re-run after the first: success, no duplicate link",
+    )
