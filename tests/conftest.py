@@ -36,3 +36,18 @@ def fresh(bed):
     moodle_site.lay_out(bed.cfg, bed.layout)
     moodle_site.reset_dataroot(bed.cfg)
     return bed
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A whole, green run (no paths or -k given) rewrites RELIABILITY.md from what the tests recorded."""
+    from tests import reliability
+
+    config = session.config
+    whole = (
+        config.args_source == pytest.Config.ArgsSource.TESTPATHS
+        and not config.option.keyword
+        and not config.option.markexpr
+        and not getattr(config.option, "lf", False)
+    )
+    if exitstatus == 0 and whole and any(reliability.recorded().values()):
+        (reliability.ROOT / "RELIABILITY.md").write_text(reliability.render(reliability.recorded()))
