@@ -22,7 +22,7 @@ def moodle_statements(stmts: dict) -> int:
 
 def figures(run: dict) -> dict:
     """The derived figures of one size's results."""
-    dag, plugin = run["dag"], run["plugin"]
+    dag, plugin = run["dag"], run["plugin"] or {"seconds": 0, "statements": {}, "counts": {}}
     moodle_s = sum(dag["tasks"].get(t, {}).get("seconds", 0) for t in MOODLE_TASKS)
     ours = project_statements(dag["statements"])
     theirs = project_statements(plugin["statements"])
@@ -48,8 +48,9 @@ def figures(run: dict) -> dict:
         "plugin_statements": theirs,
         "plugin_s": plugin["seconds"],
         "plugin_provisioned": plugin["counts"].get("provisioned", 0),
-        "plugin_dupes": plugin["duplicate_assignments"],
-        "plugin_wrong": plugin["wrong_links"],
+        "plugin_dupes": plugin.get("duplicate_assignments", 0),
+        "plugin_wrong": plugin.get("wrong_links", 0),
+        "has_plugin": run["plugin"] is not None,
         "statement_ratio": theirs / ours if ours else 0,
         "time_ratio": plugin["seconds"] / own_s if own_s > 0 else 0,
         "inside_ratio": plugin["seconds"] / inside_s if inside_s > 0 else 0,
@@ -142,7 +143,7 @@ def render(results: dict) -> str:
         )
     if results.get("big_skipped"):
         b = results["big_skipped"]
-        out += ["", f"{b['size']:,} requests were not run: predicted {b['predicted_s']:,} s (over 600 s)."]
+        out += ["", f"{b['size']:,} requests were not run: its DAG run was predicted to take {b['predicted_s']:,} s."]
     out += [
         "",
         "## Beside the WordPress plugin's per-request pattern",
@@ -168,7 +169,7 @@ def render(results: dict) -> str:
         ),
         _row(("---:",) * 12),
     ]
-    for f in runs:
+    for f in (f for f in runs if f["has_plugin"]):
         out.append(
             _row(
                 (
