@@ -188,7 +188,17 @@ def render(results: dict) -> str:
                 )
             )
         )
+    if results.get("big_plugin_skipped"):
+        b = results["big_plugin_skipped"]
+        note = (
+            f"At {b['size']:,} requests the plugin's pattern was not replayed: with it the size was predicted to take "
+            f"{b['predicted_s']:,} s (over 600 s), most of it in the Moodle double's user sync."
+        )
+        out += ["", note]
     out += [
+        "",
+        "Own work includes Airflow's own cost of running each task (state, XCom, logs: under a second a task in "
+        '`dag.test()`), which a small cycle is mostly made of; "inside tasks" is the time in the tasks\' code.',
         "",
         'The plugin\'s "wrong links" are links the DAG refuses to make: it matches children among all users (a staff '
         "member or parent with a pupil's name, a suspended pupil), not among pupils only.",
