@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from bench.probe import ServerCounters, enable_user_statistics
 from testbed import demo_data, mariadb, moodle_site, verify
+from tests.cycle.school import use_settings
 
 
 def _cycle_statements(bed, run_cycle, approved: int) -> dict[str, int]:
+    use_settings(bed)
     mariadb.create(bed.cfg)
     moodle_site.lay_out(bed.cfg)
     moodle_site.reset_dataroot(bed.cfg)
@@ -36,3 +38,37 @@ def test_statements_per_cycle_do_not_grow_with_the_number_of_requests(fresh, run
         assert abs(large[db] - small[db]) <= 6, (small, large)
     assert large["wordpress"] + large["moodle"] < 100, large
     assert small["ssh"] == large["ssh"] == 2  # the user sync and the password task, once each
+
+
+def test_the_benchmark_measures_every_task_of_a_real_run(fresh, tmp_path):
+    """`make bench` reads its figures through an Airflow listener in a run of its own; if an
+    Airflow upgrade broke that, the benchmark would print nothing useful. One small run shows it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from testbed.config import PROJECT_ROOT
+
+    enable_user_statistics()
+    use_settings(fresh)
+    school = demo_data.generate(size=60, approved=20)
+    demo_data.load(fresh.cfg, school)
+    out = tmp_path / "dag.json"
+    spec = tmp_path / "spec.json"
+    users = {"wordpress": fresh.cfg.wp_user.name, "moodle": fresh.cfg.moodle_user.name}
+    conf = {"request_ids": [], "dry_run": False}
+    spec.write_text(json.dumps({"users": users, "sshd_log": str(fresh.ssh.log), "conf": conf, "out": str(out)}))
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.dag_run", str(spec)], cwd=PROJECT_ROOT, env=dict(os.environ), capture_output=True
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    result = json.loads(out.read_text())
+    tasks = result["tasks"]
+    assert set(tasks) == {"check", "collect", "sync_users", "link_children", "send_passwords", "mark", "report"}
+    assert tasks["sync_users"]["ssh_sessions"] == tasks["send_passwords"]["ssh_sessions"] == 1
+    assert tasks["link_children"]["statements"]["moodle"] > 0 and tasks["mark"]["statements"]["moodle"] == 0
+    assert sum(t["statements"]["wordpress"] for t in tasks.values()) == result["statements"]["wordpress"]
+    assert all(t["peak_rss_mb"] > 50 for t in tasks.values())
+    assert result["xcom_bytes"]["report"] > 0 and result["report"]["provisioned"] > 0
+    assert verify.end_state(fresh.cfg, school).ok

@@ -1,0 +1,68 @@
+"""BENCHMARKS.md's derived figures: what is the DAG's own work, which statements are whose,
+and whether a target is shown as met. The raw figures come from real runs (`make bench`);
+these are synthetic so that each derivation is checked by hand."""
+
+from __future__ import annotations
+
+from bench import report
+
+
+def _run(size, dag_s, tasks, plugin_s=30.0, plugin_statements=100_000, ok=True):
+    return {
+        "size": size,
+        "school": {"pupils": size * 2.5, "requests": size, "approved": size, "existing_parents": 0},
+        "end_state": {"ok": ok, "text": "ok" if ok else "WRONG", "provisioned": size - 1},
+        "dag": {
+            "seconds": dag_s,
+            "statements": {"wordpress": 60, "moodle": 40, "moodle_itself": 9000, "auth_db": 500},
+            "ssh_sessions": 2,
+            "tasks": tasks,
+            "xcom_bytes": {"check": 200, "report": 800},
+            "report": {},
+        },
+        "plugin": {
+            "seconds": plugin_s,
+            "statements": {"wordpress": plugin_statements // 5, "moodle": plugin_statements * 4 // 5},
+            "counts": {"provisioned": size - 2},
+            "duplicate_assignments": 0,
+            "wrong_links": 3,
+        },
+    }
+
+
+def _task(seconds, peak=250.0):
+    return {"seconds": seconds, "statements": {"wordpress": 1}, "ssh_sessions": 0, "peak_rss_mb": peak}
+
+
+TASKS = {
+    "check": _task(1.0),
+    "sync_users": _task(40.0),
+    "link_children": _task(3.0, peak=390.0),
+    "send_passwords": _task(10.0),
+    "report": _task(1.0),
+}
+
+
+def test_own_work_leaves_out_the_time_spent_inside_moodles_tasks():
+    f = report.figures(_run(10_000, 60.0, TASKS))
+    assert f["moodle_s"] == 50.0 and f["own_s"] == 10.0
+    assert f["inside_s"] == 5.0  # check + link_children + report
+    assert f["statements"] == 100 and f["moodle_own_statements"] == 9500
+    assert f["statement_ratio"] == 1000 and f["time_ratio"] == 3.0 and f["inside_ratio"] == 6.0
+    assert f["peak_mb"] == 390.0 and f["xcom"] == 1000
+
+
+def test_a_missed_target_is_shown_as_not_met():
+    results = {
+        "machine": dict.fromkeys(
+            ("date", "cpu", "memory", "os", "python", "mariadb", "airflow", "mysql_provider", "ssh_provider"), "x"
+        ),  # fmt: skip
+        "sizes": [_run(100, 6.0, TASKS), _run(10_000, 115.0, TASKS, ok=False)],
+        "parse": {"median": 0.3},
+        "total_seconds": 1.0,
+    }
+    text = report.render(results)
+    assert "| own work at 10,000 requests | < 60 s | 65.0 s | **no** |" in text
+    assert "| statements per cycle at 10,000 requests | ≤ 200 | 100 | yes |" in text
+    assert "| end state correct at every size | every size | 100: ok, 10,000: WRONG | **no** |" in text
+    assert "| DAG file parse (`airflow dags report`, median of 5) | < 0.25 s | 0.300 s | **no** |" in text
