@@ -54,6 +54,8 @@ import re
 import time
 from datetime import UTC, datetime
 
+from testbed.demo_data import REQUEST_COLS
+
 _PREFIX = re.compile(r"[A-Za-z0-9_]+")
 _PHP_TRIM = " \t\n\r\0\x0b"
 _STRIPSLASHES = re.compile(r"\\(.?)", re.DOTALL)
@@ -61,13 +63,7 @@ _AUTH_PLUGIN = "db"
 _CONTEXT_USER = 30
 _USER_CONTEXT_DEPTH = 2
 
-_REQUEST_COLUMNS = (
-    "id", "parent_title", "parent_fname", "parent_sname", "child_fname", "child_sname", "child_tg",
-    "parent_email", "child2_fname", "child2_sname", "child2_tg", "child3_fname", "child3_sname",
-    "child3_tg", "status", "parent_comment", "staff_comment", "system_comment", "date_created",
-    "date_updated", "date_approved", "remote_ip_addr", "provisioned_username",
-    "provisioned_initialpass", "request_type",
-)  # fmt: skip
+_REQUEST_COLUMNS = REQUEST_COLS  # every column of the requests table, in its order
 # What TVS_PMP_Request::save() writes, in its order.
 _SAVED_COLUMNS = (
     "parent_title", "parent_fname", "parent_sname", "child_fname", "child_sname", "child_tg",
