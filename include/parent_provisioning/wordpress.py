@@ -8,6 +8,7 @@ recording that it was marked happen in one transaction.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -98,16 +99,21 @@ def start_cycle(conn, s: Settings, run_id: str, triggered_by: str, run_type: str
         cur.close()
 
 
-def finish_cycle(conn, s: Settings, run_id: str, summary: dict) -> None:
+def record_cycle(conn, s: Settings, run_id: str, summary: dict, state: str = "running") -> None:
+    """The cycle's summary so far; any state but 'running' also ends the cycle."""
     cur = conn.cursor()
     try:
         cur.execute(
-            f"UPDATE `{s.cycles_table}` SET finished_at = %s, state = 'finished', summary = %s WHERE run_id = %s",
-            (datetime.now(), json.dumps(summary), run_id),
+            f"UPDATE `{s.cycles_table}` SET finished_at = %s, state = %s, summary = %s WHERE run_id = %s",
+            (None if state == "running" else datetime.now(), state, json.dumps(summary), run_id),
         )
         conn.commit()
     finally:
         cur.close()
+
+
+def finish_cycle(conn, s: Settings, run_id: str, summary: dict) -> None:
+    record_cycle(conn, s, run_id, summary, "finished")
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,19 @@ def auth_emails(conn, s: Settings) -> set[str]:
     finally:
         cur.close()
     return {v.strip().lower() for row in found for v in row if v}
+
+
+def auth_usernames(conn, s: Settings, column: str) -> list[str]:
+    """The auth table's usernames exactly as Moodle's user sync reads them: every row, as stored.
+    column: auth_db's 'fielduser' setting, a plain column name."""
+    if not re.match(r"^[A-Za-z0-9_]{1,64}$", column):
+        raise ValueError(f"not a column name: {column!r}")
+    cur = conn.cursor()
+    try:
+        found = sql.rows(cur, f"SELECT `{column}` FROM `{s.auth_table}`")
+    finally:
+        cur.close()
+    return [row[0] for row in found if row[0] is not None]
 
 
 @dataclass
