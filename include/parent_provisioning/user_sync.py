@@ -198,12 +198,20 @@ def guarded_sync(
     refusal = prediction.refusal(s)
     result: dict = {"prediction": prediction.as_dict()}
     log.info("Moodle's user sync predicted: %s", prediction.as_dict())
-    if dry_run:
-        would_refuse = refusal if needed and not allowed else None
-        return {**result, "skipped": "dry run", "would_run": needed, "would_refuse": would_refuse}
-    if not needed:
-        if refusal:
-            warnings.append(f"{refusal} This cycle did not run the sync: no parent needed a new account.")
+    if refusal and not needed:
+        warnings.append(f"{refusal} This cycle does not run the sync: no parent needs a new account.")
+    if dry_run or not needed:
+        for warning in warnings:
+            log.warning(warning)
+        if dry_run:
+            would_refuse = refusal if needed and not allowed else None
+            return {
+                **result,
+                "skipped": "dry run",
+                "would_run": needed,
+                "would_refuse": would_refuse,
+                "warnings": warnings,
+            }
         return {**result, "skipped": "no new accounts needed", "warnings": warnings}
     if refusal and not allowed:
         wordpress.record_cycle(wp, s, run_id, {"run_id": run_id, "sync": {**result, "refused": refusal}}, "refused")

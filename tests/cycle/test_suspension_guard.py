@@ -142,7 +142,7 @@ def test_with_nothing_to_create_the_sync_is_not_run_but_the_danger_is_reported(s
     summary = report_of(dr)
     assert summary["sync"]["skipped"] == "no new accounts needed"
     [warning] = summary["warnings"]
-    assert "would suspend 10 of 10 active parent accounts" in warning and "did not run the sync" in warning
+    assert "would suspend 10 of 10 active parent accounts" in warning and "does not run the sync" in warning
     assert cycle_record(school, dr.run_id)["summary"]["sync"]["prediction"]["suspended"] == 10
 
 
@@ -155,6 +155,23 @@ def test_a_dry_run_shows_the_prediction_and_the_refusal(school, run_cycle):
     sync = report_of(dr)["sync"]
     assert sync["prediction"]["suspended"] == 10 and sync["would_run"] is True
     assert "would suspend 10 of 10" in sync["would_refuse"]
+
+
+def test_an_auth_db_column_the_auth_table_lacks_fails_with_what_to_fix(school, run_cycle, capfd):
+    mariadb.set_moodle_config(school.cfg, "fielduser", "user_login", plugin="auth_db")
+    a_new_parent(school)
+    dr, states = run_cycle(retries=2)
+    assert states["sync_users"] == "failed" and school.account(NEW_PARENT) is None
+    assert "auth_db reads column 'user_login', which the auth table" in capfd.readouterr().out
+
+
+def test_auth_db_reading_another_table_is_a_warning(school, run_cycle):
+    mariadb.set_moodle_config(school.cfg, "table", "wp2_tvs_parent_moodle_provisioning_auth", plugin="auth_db")
+    parents_with_accounts(school, 2)
+    dr, states = run_cycle()
+    assert dr.state == "success", states
+    [warning] = report_of(dr)["warnings"]
+    assert "auth_db reads table 'wp2_tvs_parent_moodle_provisioning_auth', not `wp_tvs_" in warning
 
 
 def test_with_full_delete_deletions_count_as_suspensions(school, run_cycle, capfd):
