@@ -43,6 +43,7 @@ def figures(run: dict) -> dict:
         "ssh": dag["ssh_sessions"],
         "peak_mb": max((t["peak_rss_mb"] for t in dag["tasks"].values()), default=0),
         "xcom": sum(dag["xcom_bytes"].values()),
+        "user_sync": user_sync(dag.get("report") or {}),
         "ok": run["end_state"]["ok"],
         "end_state": run["end_state"]["text"],
         "plugin_statements": theirs,
@@ -55,6 +56,21 @@ def figures(run: dict) -> dict:
         "time_ratio": plugin["seconds"] / own_s if own_s > 0 else 0,
         "inside_ratio": plugin["seconds"] / inside_s if inside_s > 0 else 0,
     }
+
+
+def user_sync(report: dict) -> str:
+    """What Moodle's user sync did (created / suspended / revived) beside what the cycle predicted."""
+    sync = report.get("sync") or {}
+    predicted, done = sync.get("prediction"), sync.get("actual")
+    if not predicted:
+        return "–"
+    keys = ("created", "suspended", "revived")
+    if not done:
+        return "predicted " + " / ".join(f"{predicted[k]:,}" for k in keys) + ", not run"
+    text = " / ".join(f"{done[k]:,}" for k in keys)
+    if all(done[k] == predicted[k] for k in keys):
+        return f"{text}, as predicted"
+    return f"{text}, **predicted " + " / ".join(f"{predicted[k]:,}" for k in keys) + "**"
 
 
 def _n(x: float) -> str:
@@ -96,6 +112,8 @@ def render(results: dict) -> str:
         "- **Memory**: each task's peak resident set (`VmHWM` of the process running the DAG, reset at the task's"
         " start through `/proc/self/clear_refs`). It includes Airflow itself, about 240 MB before any task runs.",
         "- **XCom bytes**: the JSON of every XCom the run left in the metadata database.",
+        "- **User sync**: what Moodle's user sync did (accounts created, suspended, revived, read from the"
+        " database before and after it) beside what `sync_users` predicted before running it.",
         "- **Own work**: the DAG run's wall time minus the time inside the two Moodle tasks (`sync_users`,"
         " `send_passwords`), whose cost is Moodle's.",
         "",
@@ -117,10 +135,11 @@ def render(results: dict) -> str:
                 "SSH sessions",
                 "peak task MB",
                 "XCom bytes",
+                "user sync: created / suspended / revived",
                 "end state",
             )
         ),
-        _row(("---:",) * 11 + ("---",)),
+        _row(("---:",) * 11 + ("---",) * 2),
     ]
     for f in runs:
         out.append(
@@ -137,6 +156,7 @@ def render(results: dict) -> str:
                     f["ssh"],
                     _n(f["peak_mb"]),
                     f"{f['xcom']:,}",
+                    f["user_sync"],
                     f["end_state"],
                 )
             )
@@ -241,7 +261,8 @@ def _targets(results: dict, runs: list[dict]) -> list[str]:
                      f"{parse:.3f} s", parse < TARGETS["parse_s"]))  # fmt: skip
     if empty:
         got = f"{empty['ssh_sessions']} SSH sessions, {empty['seconds']:.1f} s"
-        rows.append(("empty cycle", "no SSH, seconds", got, empty["ssh_sessions"] == 0))
+        got += "" if empty["state"] == "success" else f" (the run {empty['state']})"
+        rows.append(("empty cycle", "no SSH, seconds", got, empty["ssh_sessions"] == 0 and empty["state"] == "success"))
     out = ["## Targets", "", _row(("target", "wanted", "measured", "met")), _row(("---", "---", "---:", "---"))]
     out += [_row((name, want, got, "yes" if met else "**no**")) for name, want, got, met in rows]
     return out + [""]

@@ -9,18 +9,23 @@ provisioning cycle.
 |---|---|
 | `check` | settings valid, both databases reachable, WordPress tables present, Parent role allowed in user contexts, static contexts exist |
 | `collect` | the approved requests this cycle takes (oldest first, up to `max_requests_per_cycle`); data problems become reasons |
-| `sync_users` | Moodle's `\\auth_db\\task\\sync_users` over SSH, only if some parent needs a new account; output checked, not only the exit code |
+| `sync_users` | predicts what Moodle's user sync will create, suspend and revive; refuses when it would suspend more parents than the limits; then runs `\\auth_db\\task\\sync_users` over SSH, only if some parent needs a new account; output checked, not only the exit code; what Moodle did compared with the prediction |
 | `link_children` | each child matched among pupils only; the Parent role assigned in the child's user context and each static context, never twice |
 | `send_passwords` | Moodle's `\\core\\task\\send_new_user_passwords_task`, only if new accounts were created |
 | `mark` | provisioned requests marked; the others keep `approved` with their reasons; one comment line per request per run |
 | `report` | the cycle's summary: counts, the failed requests' ids grouped by reason codes |
 
-A red run means the **system** failed (settings, a database, SSH, a Moodle task): fix it
-and clear the failed task. Requests that fail for reasons in their data leave the run
+A red run means the **system** failed (settings, a database, SSH, a Moodle task), or that
+Moodle's user sync would have suspended too many parents (`sync_users` says how many and
+why): fix it and clear the failed task. Requests that fail for reasons in their data leave the run
 green and are listed in `report`'s log and return value.
 
-**Trigger with parameters** to provision only some requests (`request_ids`) or to see the
-plan without writing anything or running Moodle (`dry_run`).
+**Trigger with parameters** to provision only some requests (`request_ids`), to see the
+plan without writing anything or running Moodle (`dry_run`), or to let one run through
+when Moodle's user sync would suspend more parents than the settings
+`max_suspensions_per_cycle` (50) and `max_suspension_fraction` (5 %) allow
+(`allow_mass_suspension`: check the auth table first; the cycle's record names who
+triggered it).
 
 Connections: `wordpress_db`, `moodle_db` (mysql), `moodle_ssh` (ssh). Settings: the
 Variable `moodle_parent_provisioning` (see the project's README).
@@ -109,15 +114,24 @@ def _params() -> tuple[str, list[int], bool]:
     return context["run_id"], sorted({int(i) for i in params.get("request_ids") or []}), bool(params.get("dry_run"))
 
 
-def _run_moodle_task(moodle_task: str) -> dict:
+def _override() -> tuple[bool, str]:
+    """Whether this run may let Moodle suspend more parents than the limits, and who triggered it."""
+    context = get_current_context()
+    triggered_by = getattr(context["dag_run"], "triggering_user_name", None) or ""
+    return bool(context["params"].get("allow_mass_suspension")), triggered_by
+
+
+def _run_moodle_task(moodle_task: str, hold_lock: bool = True) -> dict:
+    """hold_lock=False: the calling task has renewed the cycle lock already."""
     from airflow.providers.ssh.hooks.ssh import SSHHook
     from airflow.sdk.exceptions import AirflowFailException
 
     from include.parent_provisioning import moodle_cli
 
     s = _settings()
-    with _connections(moodle=False) as (wp, _):
-        _hold_cycle_lock(wp, _params()[0])
+    if hold_lock:
+        with _connections(moodle=False) as (wp, _):
+            _hold_cycle_lock(wp, _params()[0])
     run = moodle_cli.run_task(SSHHook(ssh_conn_id="moodle_ssh", cmd_timeout=None), s, moodle_task)
     result = {"exit_status": run.exit_status, "seconds": round(run.seconds, 1), **run.counts}
     print(f"Moodle {moodle_task}: {result}")
@@ -162,6 +176,14 @@ def _run_moodle_task(moodle_task: str) -> dict:
             description="Plan only: show what would happen. Nothing is written to either database and Moodle "
             "is not contacted over SSH.",
         ),
+        "allow_mass_suspension": Param(
+            False,
+            type="boolean",
+            title="Allow a mass suspension",
+            description="Let Moodle's user sync run even when it would suspend more parent accounts than "
+            "max_suspensions_per_cycle or max_suspension_fraction allow (their auth rows are missing). Only for "
+            "this run, and only once you have checked that the auth table is as it should be.",
+        ),
     },
     render_template_as_native_obj=True,
 )
@@ -183,9 +205,8 @@ def moodle_parent_provisioning():
                 raise AirflowFailException(str(exc)) from exc
             if not dry_run:
                 _hold_cycle_lock(wp, run_id, first=True)
-                dag_run = get_current_context()["dag_run"]
-                triggered_by = getattr(dag_run, "triggering_user_name", None) or ""
-                run_type = str(getattr(dag_run, "run_type", ""))
+                _, triggered_by = _override()
+                run_type = str(getattr(get_current_context()["dag_run"], "run_type", ""))
                 wordpress.start_cycle(wp, s, run_id, triggered_by, run_type, request_ids)
         return site
 
@@ -202,17 +223,37 @@ def moodle_parent_provisioning():
             return cycle.collect(wp, mdl, s, site, run_id, request_ids, dry_run)
 
     @task(execution_timeout=MOODLE_TASK_TIMEOUT, multiple_outputs=False)
-    def sync_users(collected: dict) -> dict:
-        """Moodle creates (or revives) the parents' accounts from the auth table."""
+    def sync_users(site: dict, collected: dict) -> dict:
+        """Moodle creates (or revives) the parents' accounts from the auth table; never when its
+        predicted suspensions exceed the limits, unless this run allows a mass suspension."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from include.parent_provisioning import user_sync
         from include.parent_provisioning.moodle_cli import SYNC_USERS
 
-        _, _, dry_run = _params()
-        if dry_run:
-            return {"skipped": "dry run", "would_run": collected["needs_account"] > 0}
+        s = _settings()
+        run_id, _, dry_run = _params()
+        allowed, triggered_by = _override()
         if not collected["needs_account"]:
             print("No request needs a new account: Moodle's user sync is not run.")
-            return {"skipped": "no new accounts needed"}
-        return _run_moodle_task(SYNC_USERS)
+        with _connections() as (wp, mdl):
+            if not dry_run:
+                _hold_cycle_lock(wp, run_id)
+            try:
+                return user_sync.guarded_sync(
+                    wp,
+                    mdl,
+                    s,
+                    site,
+                    run_id,
+                    needed=collected["needs_account"] > 0,
+                    dry_run=dry_run,
+                    allowed=allowed,
+                    triggered_by=triggered_by,
+                    run_sync=lambda: _run_moodle_task(SYNC_USERS, hold_lock=False),
+                )
+            except (user_sync.Refused, user_sync.CannotPredict) as exc:
+                raise AirflowFailException(str(exc)) from exc
 
     @task(multiple_outputs=False)
     def link_children(site: dict, synced: dict) -> dict:
@@ -261,13 +302,21 @@ def moodle_parent_provisioning():
 
         s = _settings()
         run_id, _, dry_run = _params()
+        allowed, triggered_by = _override()
         if dry_run:
             summary = {"run_id": run_id, "dry_run": True, **collected, **linked, "sync": synced}
             print(f"DRY RUN plan: {summary}")
             return summary
         with _connections(moodle=False) as (wp, _):
             _hold_cycle_lock(wp, run_id)
-            extra = {"sync": synced, "passwords": passwords, "links": linked}
+            extra = {
+                "sync": synced,
+                "passwords": passwords,
+                "links": linked,
+                "warnings": synced.get("warnings", []),
+                "allow_mass_suspension": allowed,
+                "triggered_by": triggered_by,
+            }
             summary = cycle.summarise(wp, s, run_id, collected, extra)
             wordpress.release_cycle_lock(wp, s, run_id)
         print(cycle.format_summary(summary))
@@ -275,7 +324,7 @@ def moodle_parent_provisioning():
 
     site = check()
     collected = collect(site)
-    synced = sync_users(collected)
+    synced = sync_users(site, collected)
     linked = link_children(site, synced)
     passwords = send_passwords(linked)
     marked = mark(linked, passwords)

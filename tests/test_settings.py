@@ -20,6 +20,13 @@ def test_defaults_follow_the_wordpress_plugin():
     assert s.requests_table == "wp_tvs_parent_moodle_provisioning"
 
 
+def test_the_mass_suspension_limits_default_to_50_accounts_or_5_percent_and_accept_0_and_1():
+    s = parse({"moodle_dir": "/var/www/moodle"})
+    assert (s.max_suspensions_per_cycle, s.max_suspension_fraction) == (50, 0.05)
+    s = parse({"moodle_dir": "/m", "max_suspensions_per_cycle": 0, "max_suspension_fraction": 1})
+    assert (s.max_suspensions_per_cycle, s.max_suspension_fraction) == (0, 1.0)
+
+
 @pytest.mark.parametrize(
     ("raw", "key"),
     [
@@ -39,6 +46,12 @@ def test_defaults_follow_the_wordpress_plugin():
         ({"moodle_dir": "/m", "pupil_filter": {"by": "email_domain", "value": "not a domain"}}, "pupil_filter"),
         ({"moodle_dir": "/m", "max_requests_per_cycle": 0}, "max_requests_per_cycle"),
         ({"moodle_dir": "/m", "moodle_task_timeout_s": "600"}, "moodle_task_timeout_s"),
+        ({"moodle_dir": "/m", "max_suspensions_per_cycle": -1}, "max_suspensions_per_cycle"),
+        ({"moodle_dir": "/m", "max_suspensions_per_cycle": 2.5}, "max_suspensions_per_cycle"),
+        ({"moodle_dir": "/m", "max_suspension_fraction": 5}, "max_suspension_fraction"),
+        ({"moodle_dir": "/m", "max_suspension_fraction": -0.1}, "max_suspension_fraction"),
+        ({"moodle_dir": "/m", "max_suspension_fraction": "5%"}, "max_suspension_fraction"),
+        ({"moodle_dir": "/m", "max_suspension_fraction": True}, "max_suspension_fraction"),
     ],
 )
 def test_a_bad_setting_is_refused_with_its_name(raw, key):

@@ -46,10 +46,6 @@ def check(wp, mdl, s: Settings, dry_run: bool) -> dict:
     return asdict(site)
 
 
-def _site(site: dict) -> Site:
-    return Site(**{**site, "static_context_ids": tuple(site["static_context_ids"])})
-
-
 def validate(rows: list[dict], auth: set[str], s: Settings, site: Site, accounts) -> list[Request]:
     """Read the requests; data problems become reasons on them."""
     requests = []
@@ -70,7 +66,7 @@ def validate(rows: list[dict], auth: set[str], s: Settings, site: Site, accounts
 
 def collect(wp, mdl, s: Settings, site: dict, run_id: str, request_ids: Sequence[int], dry_run: bool) -> dict:
     """The approved requests this cycle takes, and which of them need a new Moodle account."""
-    st = _site(site)
+    st = Site.from_dict(site)
     batch = wordpress.approved_requests(wp, s, request_ids)
     auth = wordpress.auth_emails(wp, s)
     emails = {from_row(r).email for r in batch.rows}
@@ -101,7 +97,7 @@ def collect(wp, mdl, s: Settings, site: dict, run_id: str, request_ids: Sequence
 def link(wp, mdl, s: Settings, site: dict, run_id: str, request_ids: Sequence[int], dry_run: bool) -> dict:
     """Find each parent's account, match each child among pupils, and assign the parent role
     in each matched child's user context and in each static context."""
-    st = _site(site)
+    st = Site.from_dict(site)
     if dry_run:
         rows = wordpress.approved_requests(wp, s, request_ids).rows
         past: dict[int, list] = {}
@@ -236,9 +232,25 @@ def format_summary(summary: dict) -> str:
         f"{summary['provisioned']} provisioned, {summary['not_provisioned']} not provisioned, "
         f"{summary['deferred']} deferred to the next cycle.",
     ]
-    for key in ("sync", "passwords"):
-        if summary.get(key):
-            lines.append(f"  Moodle {key}: {summary[key]}")
+    sync = dict(summary.get("sync") or {})
+    predicted, done = sync.pop("prediction", None), sync.pop("actual", None)
+    sync.pop("warnings", None)
+    if predicted:
+        lines.append(
+            f"  Moodle's user sync, predicted: {predicted['created']} created, {predicted['suspended']} "
+            f"{'deleted' if predicted['removeuser'] == 'delete' else 'suspended'}, {predicted['revived']} revived, "
+            f"{predicted['refused']} refused (of {predicted['accounts']} parent accounts, "
+            f"{predicted['auth_rows']} auth rows; removeuser={predicted['removeuser']})"
+        )
+    if done:
+        lines.append(f"  Moodle's user sync, done: {', '.join(f'{v} {k}' for k, v in done.items())}")
+    if summary.get("allow_mass_suspension"):
+        lines.append(f"  allow_mass_suspension=true, triggered by {summary.get('triggered_by') or 'unknown'}")
+    for key, value in (("sync", sync), ("passwords", summary.get("passwords"))):
+        if value:
+            lines.append(f"  Moodle {key}: {value}")
+    for warning in summary.get("warnings") or ():
+        lines.append(f"  WARNING: {warning}")
     if summary["needs_attention"]:
         lines.append(f"  Needs attention (same failure 3+ cycles): {summary['needs_attention']}")
     for reasons, ids in summary["failed"].items():

@@ -37,10 +37,19 @@ CSV_COLUMNS = (
 LIMITS = {"parent_title": 12, "name": 255, "email": 255, "tg": 16, "staff_comment": 65535}
 SORTABLE = {"date_created", "date_updated", "date_approved", "id"}
 MAX_UPLOAD_ROWS = 5000
+MAX_BULK_IDS = 5000
 
 
 class ActionRefused(ValueError):
     """The action is not allowed for this request now; the message says why."""
+
+
+class ConfirmationNeeded(ActionRefused):
+    """A bulk action would de-provision more parents at once than the limit: it needs confirming."""
+
+    def __init__(self, message: str, would_remove: int, limit: int):
+        super().__init__(message)
+        self.would_remove, self.limit = would_remove, limit
 
 
 @dataclass(frozen=True)
@@ -151,12 +160,16 @@ def approve(conn, s: Settings, request_id: int, actor: str) -> ActionResult:
     return _in_transaction(conn, work)
 
 
+def _check_deprovision_status(status: str) -> None:
+    if status not in DEPROVISIONED or status == "deleting":
+        raise ActionRefused(f"status must be one of {', '.join(x for x in DEPROVISIONED if x != 'deleting')}")
+
+
 def set_status(conn, s: Settings, request_id: int, status: str, actor: str) -> ActionResult:
     """Reject, mark duplicate, bogus or unknown, or send back to pending: the request's
     auth row goes, so Moodle suspends the account at its next sync (keeping its data).
     A parent's account shared with other requests is untouched: only this request's row."""
-    if status not in DEPROVISIONED or status == "deleting":
-        raise ActionRefused(f"status must be one of {', '.join(x for x in DEPROVISIONED if x != 'deleting')}")
+    _check_deprovision_status(status)
 
     def work(cur) -> ActionResult:
         req = _lock_request(cur, s, request_id)
@@ -169,6 +182,49 @@ def set_status(conn, s: Settings, request_id: int, status: str, actor: str) -> A
         return ActionResult(request_id, status, note)
 
     return _in_transaction(conn, work)
+
+
+def set_status_many(
+    conn, s: Settings, request_ids: Sequence[int], status: str, actor: str, confirmed: bool = False
+) -> list[dict]:
+    """set_status for each request, each in its own transaction; one refusal does not stop the
+    others. Removing more auth rows at once than `max_suspensions_per_cycle` needs confirmed=True:
+    Moodle's next user sync would suspend that many parents."""
+    _check_deprovision_status(status)
+    ids = sorted({int(i) for i in request_ids})
+    if not ids:
+        raise ActionRefused("give at least one request id")
+    if len(ids) > MAX_BULK_IDS:
+        raise ActionRefused(f"at most {MAX_BULK_IDS} requests at once")
+    cur = conn.cursor()
+    try:
+        losing = sql.rows(
+            cur,
+            f"SELECT COUNT(DISTINCT a.request_id) FROM `{s.auth_table}` a JOIN `{s.requests_table}` r"
+            f" ON r.id = a.request_id WHERE r.status <> %s AND a.request_id IN ({sql.marks(len(ids))})",
+            (status, *ids),
+        )[0][0]
+        conn.rollback()  # a read only: no snapshot held while the actions run
+    finally:
+        cur.close()
+    limit = s.max_suspensions_per_cycle
+    if losing > limit and not confirmed:
+        raise ConfirmationNeeded(
+            f"{losing} of these {len(ids)} requests would lose their auth row, so Moodle's next user sync would "
+            f"suspend up to {losing} parent accounts (more than {limit}, the setting max_suspensions_per_cycle). "
+            "Confirm to go ahead; the next cycle will then also refuse to run the sync until it is triggered with "
+            "allow_mass_suspension=true.",
+            would_remove=int(losing),
+            limit=limit,
+        )
+    results = []
+    for request_id in ids:
+        try:
+            done = set_status(conn, s, request_id, status, actor)
+            results.append({"request_id": request_id, "status": done.status, "message": done.message})
+        except ActionRefused as exc:
+            results.append({"request_id": request_id, "error": str(exc)})
+    return results
 
 
 def _clean(value, limit: int, what: str) -> str:

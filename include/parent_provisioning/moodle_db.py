@@ -34,6 +34,11 @@ class Site:
     extended_usernames: bool
     static_context_ids: tuple[int, ...]
 
+    @classmethod
+    def from_dict(cls, site: dict) -> Site:
+        """The Site `check` returned, back from XCom (where tuples become lists)."""
+        return cls(**{**site, "static_context_ids": tuple(site["static_context_ids"])})
+
 
 @dataclass(frozen=True)
 class Account:
@@ -123,6 +128,75 @@ def find_accounts(conn, s: Settings, site: Site, usernames: Iterable[str]) -> di
                 (site.mnethost_id, *part),
             ):
                 found[username.lower()] = Account(int(uid), username, auth, bool(suspended))
+    finally:
+        cur.close()
+    return found
+
+
+@dataclass(frozen=True)
+class AuthDbConfig:
+    """What Moodle's auth_db plugin is set to: which column of which table it reads, and what
+    it does to accounts missing from it (`removeuser`: 0 keep, 1 suspend, 2 full delete)."""
+
+    removeuser: int
+    fielduser: str
+    table: str
+
+
+def auth_db_config(conn, s: Settings) -> AuthDbConfig:
+    cur = conn.cursor()
+    try:
+        cfg = dict(
+            sql.rows(
+                cur,
+                f"SELECT name, value FROM `{s.mdl('config_plugins')}` WHERE plugin = 'auth_db'"
+                " AND name IN ('removeuser', 'fielduser', 'table')",
+            )
+        )
+    finally:
+        cur.close()
+    removeuser = str(cfg.get("removeuser") or "0").strip()
+    return AuthDbConfig(
+        removeuser=int(removeuser) if removeuser.isdigit() else 0,
+        fielduser=(cfg.get("fielduser") or "").strip(),
+        table=(cfg.get("table") or "").strip(),
+    )
+
+
+def parent_accounts(conn, s: Settings, site: Site) -> list[Account]:
+    """Every 'db' account Moodle's user sync looks at: not deleted, on the local host."""
+    cur = conn.cursor()
+    try:
+        return [
+            Account(int(uid), username, "db", bool(suspended))
+            for uid, username, suspended in sql.rows(
+                cur,
+                f"SELECT id, username, suspended FROM `{s.mdl('user')}` WHERE auth = 'db' AND deleted = 0"
+                " AND mnethostid = %s",
+                (site.mnethost_id,),
+            )
+        ]
+    finally:
+        cur.close()
+
+
+def usernames_taken(conn, s: Settings, site: Site, usernames: Iterable[str]) -> list[str]:
+    """The usernames of every account on the local host, deleted or not, whatever its auth, that
+    the database finds equal to one of these: Moodle cannot create another account with them."""
+    names = sorted(set(usernames))
+    found: list[str] = []
+    cur = conn.cursor()
+    try:
+        for part in sql.chunks(names):
+            found += [
+                r[0]
+                for r in sql.rows(
+                    cur,
+                    f"SELECT username FROM `{s.mdl('user')}` WHERE mnethostid = %s"
+                    f" AND username IN ({sql.marks(len(part))})",
+                    (site.mnethost_id, *part),
+                )
+            ]
     finally:
         cur.close()
     return found
@@ -274,8 +348,7 @@ def mark_access_dirty(conn, s: Settings, site: Site, user_ids: Iterable[int]) ->
             if new:
                 sql.insert_many(
                     cur,
-                    f"INSERT INTO `{cf}` (flagtype, name, timemodified, value, expiry)"
-                    " VALUES (%s, %s, %s, %s, %s)",
+                    f"INSERT INTO `{cf}` (flagtype, name, timemodified, value, expiry) VALUES (%s, %s, %s, %s, %s)",
                     [(DIRTY_USERS, n, now, "1", now + site.session_timeout) for n in new],
                 )
     finally:

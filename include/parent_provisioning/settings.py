@@ -51,6 +51,8 @@ class Settings:
     pupil_filter: PupilFilter = field(default_factory=PupilFilter)
     max_requests_per_cycle: int = 5000
     moodle_task_timeout_s: int = 1800
+    max_suspensions_per_cycle: int = 50
+    max_suspension_fraction: float = 0.05
 
     @property
     def requests_table(self) -> str:
@@ -84,6 +86,12 @@ def _int(key: str, value: Any, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise _fail(key, f"must be a whole number >= {minimum}, got {value!r}")
     return value
+
+
+def _fraction(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise _fail(key, f"must be a number from 0 to 1 (0.05 is 5 %), got {value!r}")
+    return float(value)
 
 
 def _str(key: str, value: Any, pattern: re.Pattern, hint: str) -> str:
@@ -161,6 +169,10 @@ def parse(raw: Any) -> Settings:
         values["max_requests_per_cycle"] = _int("max_requests_per_cycle", raw["max_requests_per_cycle"], 1)
     if "moodle_task_timeout_s" in raw:
         values["moodle_task_timeout_s"] = _int("moodle_task_timeout_s", raw["moodle_task_timeout_s"], 10)
+    if "max_suspensions_per_cycle" in raw:
+        values["max_suspensions_per_cycle"] = _int("max_suspensions_per_cycle", raw["max_suspensions_per_cycle"])
+    if "max_suspension_fraction" in raw:
+        values["max_suspension_fraction"] = _fraction("max_suspension_fraction", raw["max_suspension_fraction"])
     return Settings(**values)
 
 

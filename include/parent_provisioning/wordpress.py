@@ -8,6 +8,7 @@ recording that it was marked happen in one transaction.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -61,6 +62,7 @@ def own_tables_sql(s: Settings) -> list[str]:
   `holder` varchar(255) NOT NULL DEFAULT '',
   `acquired_at` datetime NULL,
   `expires_at` datetime NULL,
+  `claims` bigint(20) NOT NULL DEFAULT 0,
   PRIMARY KEY (`name`)
 ) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
     ]
@@ -89,6 +91,7 @@ def create_own_tables(conn, s: Settings) -> None:
     try:
         for sql in own_tables_sql(s):
             cur.execute(sql)
+        cur.execute(f"INSERT IGNORE INTO `{s.lock_table}` (name) VALUES ('cycle')")
         conn.commit()
     finally:
         cur.close()
@@ -110,26 +113,31 @@ def claim_cycle_lock(conn, s: Settings, run_id: str, holder: str, lease_s: int =
     "Clear" makes) takes it back at once. The database's clock decides."""
     cur = conn.cursor()
     try:
-        cur.execute(f"INSERT IGNORE INTO `{s.lock_table}` (name) VALUES ('cycle')")
-        cur.execute(
-            f"SELECT run_id, holder, acquired_at, expires_at, expires_at < NOW() FROM `{s.lock_table}`"
-            " WHERE name = 'cycle' FOR UPDATE"
-        )
-        held_by, host, since, until, expired = cur.fetchone()
-        if held_by and held_by != run_id and not expired:
+        for attempt in (1, 2):
+            # One conditional UPDATE takes or renews it; `claims` makes every claim change the row,
+            # so the affected-row count says whether this run holds the lock.
+            cur.execute(
+                f"UPDATE `{s.lock_table}` SET acquired_at = IF(run_id = %s, acquired_at, NOW()), run_id = %s,"
+                " holder = %s, expires_at = NOW() + INTERVAL %s SECOND, claims = claims + 1"
+                " WHERE name = 'cycle' AND (run_id IN ('', %s) OR expires_at IS NULL OR expires_at < NOW())",
+                (run_id, run_id, holder[:255], lease_s, run_id),
+            )
+            if cur.rowcount == 1:
+                conn.commit()
+                return
+            cur.execute(f"SELECT run_id, holder, acquired_at, expires_at FROM `{s.lock_table}` WHERE name = 'cycle'")
+            row = cur.fetchone()
+            if row is None and attempt == 1:  # the row was deleted by hand: put it back
+                cur.execute(f"INSERT IGNORE INTO `{s.lock_table}` (name) VALUES ('cycle')")
+                continue
             conn.rollback()
+            held_by, host, since, until = row or ("?", "", None, None)
             raise CycleBusy(
                 f"another provisioning cycle holds the cycle lock: run {held_by} on {host or 'an unknown host'}, since "
                 f"{since} (until {until} at the latest). This run waits for it by retrying; if that run is dead, "
                 "clear or mark it failed in its Airflow, or wait for the lock to expire",
                 held_by,
             )
-        cur.execute(
-            f"UPDATE `{s.lock_table}` SET acquired_at = IF(run_id = %s, acquired_at, NOW()), run_id = %s,"
-            " holder = %s, expires_at = NOW() + INTERVAL %s SECOND WHERE name = 'cycle'",
-            (run_id, run_id, holder[:255], lease_s),
-        )
-        conn.commit()
     finally:
         cur.close()
 
@@ -160,16 +168,21 @@ def start_cycle(conn, s: Settings, run_id: str, triggered_by: str, run_type: str
         cur.close()
 
 
-def finish_cycle(conn, s: Settings, run_id: str, summary: dict) -> None:
+def record_cycle(conn, s: Settings, run_id: str, summary: dict, state: str = "running") -> None:
+    """The cycle's summary so far; any state but 'running' also ends the cycle."""
     cur = conn.cursor()
     try:
         cur.execute(
-            f"UPDATE `{s.cycles_table}` SET finished_at = %s, state = 'finished', summary = %s WHERE run_id = %s",
-            (datetime.now(), json.dumps(summary), run_id),
+            f"UPDATE `{s.cycles_table}` SET finished_at = %s, state = %s, summary = %s WHERE run_id = %s",
+            (None if state == "running" else datetime.now(), state, json.dumps(summary), run_id),
         )
         conn.commit()
     finally:
         cur.close()
+
+
+def finish_cycle(conn, s: Settings, run_id: str, summary: dict) -> None:
+    record_cycle(conn, s, run_id, summary, "finished")
 
 
 @dataclass(frozen=True)
@@ -218,6 +231,19 @@ def auth_emails(conn, s: Settings) -> set[str]:
     finally:
         cur.close()
     return {v.strip().lower() for row in found for v in row if v}
+
+
+def auth_usernames(conn, s: Settings, column: str) -> list[str]:
+    """The auth table's usernames exactly as Moodle's user sync reads them: every row, as stored.
+    column: auth_db's 'fielduser' setting, a plain column name."""
+    if not re.match(r"^[A-Za-z0-9_]{1,64}$", column):
+        raise ValueError(f"not a column name: {column!r}")
+    cur = conn.cursor()
+    try:
+        found = sql.rows(cur, f"SELECT `{column}` FROM `{s.auth_table}`")
+    finally:
+        cur.close()
+    return [row[0] for row in found if row[0] is not None]
 
 
 @dataclass

@@ -39,7 +39,9 @@ def run_cycle(provisioning_dag):
             t.retry_exponential_backoff = 0
         kwargs = {"logical_date": rerun.logical_date, "run_after": rerun.run_after} if rerun else {}
         # Always the whole conf: dag.test() keeps an earlier run's conf in the in-memory DAG's params.
-        dr = provisioning_dag.test(run_conf={"request_ids": [], "dry_run": False, **(conf or {})}, **kwargs)
+        dr = provisioning_dag.test(
+            run_conf={"request_ids": [], "dry_run": False, "allow_mass_suspension": False, **(conf or {})}, **kwargs
+        )
         states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
         return dr, states
 

@@ -134,19 +134,29 @@ class School:
             conn.close()
         return rid
 
+    def _wp_sql(self, sql: str) -> str:
+        return (
+            sql.replace("{req}", self.cfg.wp_requests_table)
+            .replace("{auth}", self.cfg.wp_auth_table)
+            .replace("{out}", f"{self.cfg.wp_prefix}parent_provisioning_outcomes")
+            .replace("{cycles}", f"{self.cfg.wp_prefix}parent_provisioning_cycles")
+            .replace("{lock}", f"{self.cfg.wp_prefix}parent_provisioning_lock")
+        )
+
     def wp_rows(self, sql, params=()):
         conn = mariadb.admin_connect(self.cfg.wp_db)
         try:
             cur = conn.cursor(mariadb.MySQLdb.cursors.DictCursor)
-            cur.execute(
-                sql.replace("{req}", self.cfg.wp_requests_table)
-                .replace("{auth}", self.cfg.wp_auth_table)
-                .replace("{out}", f"{self.cfg.wp_prefix}parent_provisioning_outcomes")
-                .replace("{cycles}", f"{self.cfg.wp_prefix}parent_provisioning_cycles")
-                .replace("{lock}", f"{self.cfg.wp_prefix}parent_provisioning_lock"),
-                params,
-            )
+            cur.execute(self._wp_sql(sql), params)
             return list(cur.fetchall())
+        finally:
+            conn.close()
+
+    def wp_exec(self, sql, params=()) -> None:
+        conn = mariadb.admin_connect(self.cfg.wp_db)
+        try:
+            with mariadb.cursor(conn) as cur:
+                cur.execute(self._wp_sql(sql), params)
         finally:
             conn.close()
 

@@ -20,3 +20,8 @@ def test_a_demo_school_ends_with_exactly_the_expected_links(fresh, school, run_c
     mailed = sorted(m["to"] for m in moodle_site.sent_emails(fresh.cfg))
     expected = sorted(e["username"] for e in demo.expectations.values() if e["new_account"])
     assert mailed == expected
+    # Moodle's user sync did what the cycle predicted before running it.
+    report = next(ti for ti in dr.get_task_instances() if ti.task_id == "report").xcom_pull(task_ids="report")
+    predicted, done = report["sync"]["prediction"], report["sync"]["actual"]
+    assert {k: predicted[k] for k in done} == done and done["created"] == len(expected)
+    assert report["warnings"] == []

@@ -25,6 +25,9 @@ def _cycle_statements(bed, run_cycle, approved: int) -> dict[str, int]:
         counters.close()
     assert dr.state == "success", states
     assert verify.end_state(bed.cfg, school).ok
+    report = next(ti for ti in dr.get_task_instances() if ti.task_id == "report").xcom_pull(task_ids="report")
+    predicted, done = report["sync"]["prediction"], report["sync"]["actual"]
+    assert {k: predicted[k] for k in done} == done and report["warnings"] == []  # the prediction held
     return {**delta.statements, "ssh": delta.ssh_sessions}
 
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from include.parent_provisioning import management as m
 from include.parent_provisioning.reasons import Reason
-from include.parent_provisioning.requests import REQUEST_TYPES, STATUSES
+from include.parent_provisioning.requests import DEPROVISIONED, REQUEST_TYPES, STATUSES
 from include.parent_provisioning.settings import SettingsError
 from include.parent_provisioning.ui.security import UiUser, check_csrf, csrf_token, current_user, require_actor
 
@@ -82,8 +82,12 @@ def _render(request: Request, name: str, user: UiUser, page: str, **context) -> 
     return templates.TemplateResponse(request, name, context)
 
 
-def _back(path: str, message: str, error: bool = False, run: str | None = None) -> RedirectResponse:
-    query = urlencode({"msg": message, **({"error": "1"} if error else {}), **({"run": run} if run else {})})
+def _back(
+    path: str, message: str, error: bool = False, run: str | None = None, extra: dict | None = None
+) -> RedirectResponse:
+    query = urlencode(
+        {"msg": message, **({"error": "1"} if error else {}), **({"run": run} if run else {}), **(extra or {})}
+    )
     return RedirectResponse(f"{URL_PREFIX}{path}?{query}", status_code=303)
 
 
@@ -141,6 +145,8 @@ def requests_page(
     def page_url(n: int) -> str:
         return f"{URL_PREFIX}/requests?{urlencode({**f, 'page': n})}"
 
+    q = request.query_params
+    bulk = {"ids": q.get("bulk_ids", ""), "status": q.get("bulk_status", ""), "confirm": q.get("confirm") == "1"}
     return _render(
         request,
         "requests.html",
@@ -153,6 +159,8 @@ def requests_page(
         page_url=page_url,
         statuses=STATUSES,
         types=REQUEST_TYPES,
+        bulk=bulk,
+        bulk_statuses=[st for st in DEPROVISIONED if st != "deleting"],
     )
 
 
@@ -209,6 +217,31 @@ def approve_action(request_id: int, user: UiUser = Depends(require_actor)):
 @app.post("/requests/{request_id}/status", dependencies=[Depends(check_csrf)])
 def status_action(request_id: int, status: str = Form(...), user: UiUser = Depends(require_actor)):
     return _act(f"/requests/{request_id}", lambda conn, s: m.set_status(conn, s, request_id, status, user.name))
+
+
+def _ids(text: str) -> list[int]:
+    """Request ids typed into a form: whole numbers separated by commas or spaces."""
+    try:
+        return sorted({int(x) for x in text.replace(",", " ").split()})
+    except ValueError as exc:
+        raise m.ActionRefused("request ids must be whole numbers separated by commas") from exc
+
+
+@app.post("/requests/status", dependencies=[Depends(check_csrf)])
+def bulk_status_action(
+    ids: str = Form(""), status: str = Form(...), confirm: str = Form(""), user: UiUser = Depends(require_actor)
+):
+    try:
+        s = load_settings()
+        with wordpress() as conn:
+            results = m.set_status_many(conn, s, _ids(ids), status, user.name, confirmed=confirm == "yes")
+    except m.ConfirmationNeeded as exc:
+        return _back("/requests", str(exc), error=True, extra={"bulk_ids": ids, "bulk_status": status, "confirm": "1"})
+    except m.ActionRefused as exc:
+        return _back("/requests", str(exc), error=True)
+    refused = [r["request_id"] for r in results if "error" in r]
+    note = f"; refused (see each request): {', '.join(map(str, refused))}" if refused else ""
+    return _back("/requests", f"{len(results) - len(refused)} request(s) set to {status}{note}", error=bool(refused))
 
 
 @app.post("/requests/{request_id}/child", dependencies=[Depends(check_csrf)])
@@ -268,9 +301,9 @@ def upload_commit(request: Request, csv_text: str = Form(...), user: UiUser = De
 @app.post("/cycle", dependencies=[Depends(check_csrf)])
 def cycle_action(request: Request, request_ids: str = Form(""), user: UiUser = Depends(require_actor)):
     try:
-        ids = sorted({int(x) for x in request_ids.replace(",", " ").split()})
-    except ValueError:
-        return _back("/", "request ids must be whole numbers separated by commas", error=True)
+        ids = _ids(request_ids)
+    except m.ActionRefused as exc:
+        return _back("/", str(exc), error=True)
     from include.parent_provisioning.ui.trigger import trigger_cycle
 
     run_id = trigger_cycle(request, user, ids)
@@ -283,6 +316,12 @@ def cycle_action(request: Request, request_ids: str = Form(""), user: UiUser = D
 
 class StatusChange(BaseModel):
     status: str
+
+
+class BulkStatusChange(BaseModel):
+    ids: list[int]
+    status: str
+    confirm_mass_deprovision: bool = False
 
 
 class UploadBody(BaseModel):
@@ -327,6 +366,29 @@ def api_status(request_id: int, body: StatusChange, user: UiUser = Depends(requi
     except m.ActionRefused as exc:
         return _api_refusal(exc)
     return {"request_id": result.request_id, "status": result.status, "message": result.message}
+
+
+@app.post("/api/requests/status")
+def api_bulk_status(body: BulkStatusChange, user: UiUser = Depends(require_actor)):
+    """De-provision several requests at once. Removing more auth rows than max_suspensions_per_cycle
+    is refused (409, with the figures) unless confirm_mass_deprovision is true."""
+    try:
+        s = load_settings()
+        with wordpress() as conn:
+            results = m.set_status_many(conn, s, body.ids, body.status, user.name, body.confirm_mass_deprovision)
+    except m.ConfirmationNeeded as exc:
+        return JSONResponse(
+            {
+                "error": str(exc),
+                "would_remove_auth_rows": exc.would_remove,
+                "limit": exc.limit,
+                "confirm_with": {"confirm_mass_deprovision": True},
+            },
+            status_code=409,
+        )
+    except m.ActionRefused as exc:
+        return _api_refusal(exc)
+    return {"results": results, "changed": sum(1 for r in results if "error" not in r)}
 
 
 @app.post("/api/upload")

@@ -1,0 +1,229 @@
+"""What Moodle's auth_db user sync will do, predicted from the two databases before the cycle
+runs it, and the guard that refuses to run it when it would suspend too many parents.
+
+With `removeuser` set to suspend, the sync suspends every 'db' account whose auth row is
+missing: an auth table emptied by a bad restore, a plugin reinstall or a wrong bulk action
+would lock every parent out at the next cycle. The cycle must never be what triggers that.
+
+The prediction follows Moodle's sync_users() step by step, comparing usernames the way it
+does: exactly (PHP array keys) when it decides whom to remove and whom to add, and as the
+database compares them (case, accents and trailing spaces ignored) when it looks for a
+suspended account to revive or when a username is already taken.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+
+from include.parent_provisioning import moodle_db, wordpress
+from include.parent_provisioning.moodle_db import Account
+from include.parent_provisioning.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REMOVE_MODES = {0: "keep", 1: "suspend", 2: "delete"}
+_NOT_USERNAME_CHARS = re.compile(r"[^-.@_a-z0-9]")
+OVERRIDE = "allow_mass_suspension"
+
+
+class CannotPredict(RuntimeError):
+    """Moodle's auth_db settings do not say what it reads: the message says what to fix."""
+
+
+class Refused(RuntimeError):
+    """The sync would suspend more parents than the limits allow; the message gives the figures."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    removeuser: str  # keep | suspend | delete
+    auth_rows: int
+    accounts: int  # the accounts the sync may remove: active ones (suspend), every one (delete)
+    created: int
+    suspended: int  # deleted, when removeuser is delete
+    revived: int
+    refused: int  # auth rows Moodle will not make an account of (capitals, '+', taken by another auth)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def refusal(self, s: Settings) -> str | None:
+        """Why the sync must not run, or None when it stays within both limits."""
+        limit, fraction = s.max_suspensions_per_cycle, s.max_suspension_fraction
+        if not self.suspended or (self.suspended <= limit and self.suspended <= fraction * self.accounts):
+            return None
+        verb, which = ("delete", "") if self.removeuser == "delete" else ("suspend", "active ")
+        share = round(100 * self.suspended / self.accounts) if self.accounts else 100
+        return (
+            f"Moodle's user sync would {verb} {self.suspended} of {self.accounts} {which}parent accounts "
+            f"({share} %; limits: {limit} accounts or {fraction * 100:g} %). Is the auth table `{s.auth_table}` "
+            f"complete? It has {self.auth_rows} rows. If this is intended, trigger the DAG with {OVERRIDE}=true "
+            "(or raise max_suspensions_per_cycle / max_suspension_fraction)."
+        )
+
+
+def collation_key(username: str) -> str:
+    """A username as MariaDB's utf8mb4_unicode_ci compares it: case, accents and trailing spaces ignored."""
+    text = unicodedata.normalize("NFKD", username.rstrip(" "))
+    return "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
+
+
+def moodle_would_create(username: str, extended: bool) -> bool:
+    """Moodle's user_create_user() accepts only a username that clean_param(PARAM_USERNAME) keeps as it is."""
+    clean = username.strip().lower()
+    if not extended:
+        clean = _NOT_USERNAME_CHARS.sub("", clean.replace(" ", ""))
+    return username == clean and 0 < len(username) <= 100
+
+
+def predict(
+    usernames: Sequence[str], accounts: Sequence[Account], removeuser: int, extended: bool, taken: Iterable[str] = ()
+) -> Prediction:
+    """Moodle's sync_users() on these inputs, touching nothing.
+
+    usernames: the auth table's `fielduser` values as stored; accounts: the 'db' accounts (not
+    deleted, local host); taken: the usernames of every account on the local host that the
+    database finds equal to an auth row's username. Counts are net: an account suspended and
+    revived by the same sync (its auth row differs only in case) counts as neither."""
+    mode = REMOVE_MODES.get(removeuser, "keep")
+    present = set(usernames)
+    removable = [a for a in accounts if mode == "delete" or (mode == "suspend" and not a.suspended)]
+    removed = {a.id for a in removable if a.username not in present} if mode != "keep" else set()
+    existing = {a.username for a in accounts if a.id not in removed and not (mode == "suspend" and a.suspended)}
+    to_revive: dict[str, list[int]] = {}
+    if mode == "suspend":
+        for a in sorted(accounts, key=lambda a: a.id):
+            if a.suspended or a.id in removed:
+                to_revive.setdefault(collation_key(a.username), []).append(a.id)
+    in_use = {collation_key(a.username) for a in accounts} | {collation_key(u) for u in taken}
+    revived: set[int] = set()
+    created = refused = 0
+    for username in usernames:
+        if username in existing:
+            continue
+        key = collation_key(username)
+        if to_revive.get(key):
+            revived.add(to_revive[key].pop(0))
+        elif key in in_use or not moodle_would_create(username, extended):
+            refused += 1
+        else:
+            in_use.add(key)
+            created += 1
+    return Prediction(
+        removeuser=mode,
+        auth_rows=len(usernames),
+        accounts=len(removable) if mode == "delete" else sum(1 for a in accounts if not a.suspended),
+        created=created,
+        suspended=len(removed - revived),
+        revived=len(revived - removed),
+        refused=refused,
+    )
+
+
+def what_moodle_did(before: Sequence[Account], after: Sequence[Account]) -> dict[str, int]:
+    """Accounts created, suspended (or deleted) and revived between two reads of the 'db' accounts."""
+    was = {a.id: a.suspended for a in before}
+    now = {a.id: a.suspended for a in after}
+    return {
+        "created": sum(1 for uid in now if uid not in was),
+        "suspended": sum(1 for uid, s in was.items() if uid not in now or (not s and now[uid])),
+        "revived": sum(1 for uid, s in was.items() if s and now.get(uid) is False),
+    }
+
+
+def differences(prediction: Prediction, done: dict[str, int]) -> list[str]:
+    return [
+        f"Moodle's user sync {key} {done[key]} account(s) where {getattr(prediction, key)} were predicted: "
+        "the auth table or Moodle's users changed during the sync, or the prediction is wrong"
+        for key in ("created", "suspended", "revived")
+        if done[key] != getattr(prediction, key)
+    ]
+
+
+def forecast(wp, mdl, s: Settings, site: dict) -> tuple[Prediction, list[Account], list[str]]:
+    """The prediction from both databases (a handful of statements), the accounts it started
+    from, and warnings about the prediction itself."""
+    st = moodle_db.Site.from_dict(site)
+    config = moodle_db.auth_db_config(mdl, s)
+    where = "Site administration > Plugins > Authentication > External database"
+    try:
+        usernames = wordpress.auth_usernames(wp, s, config.fielduser)
+    except ValueError as exc:
+        raise CannotPredict(
+            f"Moodle's auth_db setting 'fielduser' is {config.fielduser!r}: set it to the auth table's "
+            f"username column ({where})"
+        ) from exc
+    except Exception as exc:
+        if exc.args and exc.args[0] == 1054:  # ER_BAD_FIELD_ERROR
+            raise CannotPredict(
+                f"Moodle's auth_db reads column {config.fielduser!r}, which the auth table `{s.auth_table}` "
+                f"does not have: correct auth_db's 'fielduser' ({where}) or the 'wp_table_prefix' setting"
+            ) from exc
+        raise
+    warnings = []
+    table = config.table.replace("`", "").rsplit(".", 1)[-1]
+    if table.lower() != s.auth_table.lower():
+        warnings.append(
+            f"Moodle's auth_db reads table {table!r}, not `{s.auth_table}`: the prediction of its user "
+            "sync reads the wrong table; correct 'wp_table_prefix' or auth_db's table"
+        )
+    accounts = moodle_db.parent_accounts(mdl, s, st)
+    known = {a.username for a in accounts}
+    taken = moodle_db.usernames_taken(mdl, s, st, {u for u in usernames if u not in known})
+    prediction = predict(usernames, accounts, config.removeuser, st.extended_usernames, taken)
+    return prediction, accounts, warnings
+
+
+def guarded_sync(
+    wp,
+    mdl,
+    s: Settings,
+    site: dict,
+    run_id: str,
+    *,
+    needed: bool,
+    dry_run: bool,
+    allowed: bool,
+    triggered_by: str,
+    run_sync: Callable[[], dict],
+) -> dict:
+    """Predict, refuse if the sync would suspend too many parents (unless an admin allowed it
+    for this run), run the sync if some parent needs an account, and compare what Moodle did
+    with the prediction. Raises Refused without running anything."""
+    prediction, before, warnings = forecast(wp, mdl, s, site)
+    refusal = prediction.refusal(s)
+    result: dict = {"prediction": prediction.as_dict()}
+    log.info("Moodle's user sync predicted: %s", prediction.as_dict())
+    if refusal and not needed:
+        warnings.append(f"{refusal} This cycle does not run the sync: no parent needs a new account.")
+    if dry_run or not needed:
+        for warning in warnings:
+            log.warning(warning)
+        if dry_run:
+            would_refuse = refusal if needed and not allowed else None
+            return {
+                **result,
+                "skipped": "dry run",
+                "would_run": needed,
+                "would_refuse": would_refuse,
+                "warnings": warnings,
+            }
+        return {**result, "skipped": "no new accounts needed", "warnings": warnings}
+    if refusal and not allowed:
+        wordpress.record_cycle(wp, s, run_id, {"run_id": run_id, "sync": {**result, "refused": refusal}}, "refused")
+        raise Refused(refusal)
+    if refusal:
+        log.warning("%s=true given by %r: the sync runs anyway", OVERRIDE, triggered_by)
+        result.update({OVERRIDE: True, "triggered_by": triggered_by})
+    wordpress.record_cycle(wp, s, run_id, {"run_id": run_id, "sync": result})  # on record if the sync fails
+    result.update(run_sync())
+    mdl.rollback()  # end the read snapshot: the next read must see what Moodle did
+    done = what_moodle_did(before, moodle_db.parent_accounts(mdl, s, moodle_db.Site.from_dict(site)))
+    warnings += differences(prediction, done)
+    for warning in warnings:
+        log.warning(warning)
+    return {**result, "actual": done, "warnings": warnings}
