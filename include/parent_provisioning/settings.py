@@ -19,6 +19,7 @@ _PREFIX = re.compile(r"^[A-Za-z0-9_]{0,32}$")
 _UNIX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _SHORTNAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _DOMAIN = re.compile(r"^[a-z0-9.-]+\.[a-z]{2,}$")
+_EMAIL = re.compile(r"^[^@\s,;<>]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 
 
 class SettingsError(ValueError):
@@ -51,6 +52,7 @@ class Settings:
     pupil_filter: PupilFilter = field(default_factory=PupilFilter)
     max_requests_per_cycle: int = 5000
     moodle_task_timeout_s: int = 1800
+    notify_emails: tuple[str, ...] = ()
 
     @property
     def requests_table(self) -> str:
@@ -157,7 +159,16 @@ def parse(raw: Any) -> Settings:
         values["max_requests_per_cycle"] = _int("max_requests_per_cycle", raw["max_requests_per_cycle"], 1)
     if "moodle_task_timeout_s" in raw:
         values["moodle_task_timeout_s"] = _int("moodle_task_timeout_s", raw["moodle_task_timeout_s"], 10)
+    if "notify_emails" in raw:
+        values["notify_emails"] = parse_emails(raw["notify_emails"])
     return Settings(**values)
+
+
+def parse_emails(value: Any) -> tuple[str, ...]:
+    """The `notify_emails` setting: who gets the cycle's summary and alerts (ops, not parents)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) and _EMAIL.match(v.strip()) for v in value):
+        raise _fail("notify_emails", f'must be a list of email addresses like ["it@school.example"], got {value!r}')
+    return tuple(dict.fromkeys(v.strip() for v in value))
 
 
 def load() -> Settings:
