@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
 from email import message_from_bytes, policy
 from pathlib import Path
 from urllib.parse import quote
@@ -13,6 +14,7 @@ from urllib.parse import quote
 import pytest
 from aiosmtpd.controller import Controller
 
+from include.parent_provisioning import settings
 from testbed import moodle_site
 from testbed.moodle_site import SYNC_USERS
 from testbed.sshd import free_port
@@ -40,6 +42,18 @@ class Inbox:
 def smtp_connection(port: int) -> str:
     extra = {"from_email": "airflow@school.test", "disable_ssl": True, "disable_tls": True, "retry_limit": 0}
     return json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": port, "extra": extra})
+
+
+@pytest.fixture(autouse=True)
+def settings_put_back():
+    """use_settings() writes os.environ itself: later tests must not inherit these notify_emails."""
+    key = f"AIRFLOW_VAR_{settings.VARIABLE_KEY.upper()}"
+    saved = os.environ.get(key)
+    yield
+    if saved is None:
+        os.environ.pop(key, None)
+    else:
+        os.environ[key] = saved
 
 
 @pytest.fixture

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from bench.probe import ServerCounters, enable_user_statistics
 from testbed import demo_data, mariadb, moodle_site, verify
+from tests.cycle.school import use_settings
 
 
 def _cycle_statements(bed, run_cycle, approved: int) -> dict[str, int]:
+    use_settings(bed)  # its own settings, not whatever an earlier test left in the environment
     mariadb.create(bed.cfg)
     moodle_site.lay_out(bed.cfg)
     moodle_site.reset_dataroot(bed.cfg)
