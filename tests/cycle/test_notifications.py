@@ -45,15 +45,10 @@ def smtp_connection(port: int) -> str:
 
 
 @pytest.fixture(autouse=True)
-def settings_put_back():
+def settings_put_back(monkeypatch):
     """use_settings() writes os.environ itself: later tests must not inherit these notify_emails."""
     key = f"AIRFLOW_VAR_{settings.VARIABLE_KEY.upper()}"
-    saved = os.environ.get(key)
-    yield
-    if saved is None:
-        os.environ.pop(key, None)
-    else:
-        os.environ[key] = saved
+    monkeypatch.setenv(key, os.environ.get(key, ""))  # undone after the test, whoever wrote it since
 
 
 @pytest.fixture
