@@ -9,7 +9,7 @@ TARGETS = {
     "parse_s": 0.25,  # airflow dags report
 }
 MOODLE_TASKS = ("sync_users", "send_passwords")
-TASK_ORDER = ("check", "collect", "sync_users", "link_children", "send_passwords", "mark", "report")
+TASK_ORDER = ("check", "collect", "sync_users", "link_children", "send_passwords", "mark", "report", "notify")
 
 
 def project_statements(stmts: dict) -> int:

@@ -14,11 +14,14 @@ provisioning cycle.
 | `send_passwords` | Moodle's `\\core\\task\\send_new_user_passwords_task`, only if new accounts were created |
 | `mark` | provisioned requests marked; the others keep `approved` with their reasons; one comment line per request per run |
 | `report` | the cycle's summary: counts, the failed requests' ids grouped by reason codes |
+| `notify` | the summary emailed to the `notify_emails` setting (ids and reason codes, no names) |
 
 A red run means the **system** failed (settings, a database, SSH, a Moodle task), or that
 Moodle's user sync would have suspended too many parents (`sync_users` says how many and
 why): fix it and clear the failed task. Requests that fail for reasons in their data leave the run
-green and are listed in `report`'s log and return value.
+green and are listed in `report`'s log and return value. A task that fails after its retries
+emails `notify_emails` once; so does a run still going `PARENT_PROVISIONING_DEADLINE_MINUTES` after
+it was queued (a Deadline Alert).
 
 **Trigger with parameters** to provision only some requests (`request_ids`), to see the
 plan without writing anything or running Moodle (`dry_run`), or to let one run through
@@ -27,7 +30,7 @@ when Moodle's user sync would suspend more parents than the settings
 (`allow_mass_suspension`: check the auth table first; the cycle's record names who
 triggered it).
 
-Connections: `wordpress_db`, `moodle_db` (mysql), `moodle_ssh` (ssh). Settings: the
+Connections: `wordpress_db`, `moodle_db` (mysql), `moodle_ssh` (ssh), `smtp_default` (smtp). Settings: the
 Variable `moodle_parent_provisioning` (see the project's README).
 """
 
@@ -38,12 +41,19 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, Param, dag, get_current_context, task
+
+from include.parent_provisioning.notify import deadline_missed, task_failed
 
 SCHEDULE = os.environ.get("PARENT_PROVISIONING_SCHEDULE", "0 2 * * *")
 TIMEZONE = os.environ.get("PARENT_PROVISIONING_TIMEZONE", "Europe/London")
 DB_TASK_TIMEOUT = timedelta(minutes=30)
 MOODLE_TASK_TIMEOUT = timedelta(hours=2)  # the SSH command's own limit is the moodle_task_timeout_s setting
+# A run still going this long after it was queued emails notify_emails (nightly runs take minutes); 0: no alert.
+DEADLINE = timedelta(minutes=int(os.environ.get("PARENT_PROVISIONING_DEADLINE_MINUTES") or "180"))
+DEADLINE_ALERT = (
+    DeadlineAlert(DeadlineReference.DAGRUN_QUEUED_AT, DEADLINE, AsyncCallback(deadline_missed)) if DEADLINE else None
+)
 
 
 @contextmanager
@@ -159,8 +169,9 @@ def _run_moodle_task(moodle_task: str, hold_lock: bool = True) -> dict:
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=15),
         "execution_timeout": DB_TASK_TIMEOUT,
-        "on_failure_callback": _release_cycle_lock,
+        "on_failure_callback": [_release_cycle_lock, task_failed],
     },
+    deadline=DEADLINE_ALERT,
     params={
         "request_ids": Param(
             [],
@@ -322,13 +333,22 @@ def moodle_parent_provisioning():
         print(cycle.format_summary(summary))
         return summary
 
+    @task(multiple_outputs=False)
+    def notify(summary: dict) -> dict:
+        """The summary emailed to ops; a mail failure retries here and never touches `report`."""
+        from include.parent_provisioning import notify as mail
+
+        if summary.get("dry_run"):
+            return {"skipped": "dry run"}
+        return mail.send_summary(summary)
+
     site = check()
     collected = collect(site)
     synced = sync_users(site, collected)
     linked = link_children(site, synced)
     passwords = send_passwords(linked)
     marked = mark(linked, passwords)
-    report(collected, synced, linked, passwords, marked)
+    notify(report(collected, synced, linked, passwords, marked))
 
 
 moodle_parent_provisioning()

@@ -56,7 +56,8 @@ def ensure_server(timeout_s: float = 30) -> None:
 
 
 def admin_connect(db: str | None = None, multi: bool = False):
-    """Root, through the socket when it is there (Debian authenticates root there)."""
+    """Root, through the socket when it is there (Debian authenticates root there), else over TCP
+    (the compose demo's MariaDB container: TESTBED_DB_HOST and TESTBED_DB_ROOT_PASSWORD)."""
     kwargs = {"user": "root", "charset": "utf8mb4"}
     if db:
         kwargs["database"] = db
@@ -67,7 +68,18 @@ def admin_connect(db: str | None = None, multi: bool = False):
             return MySQLdb.connect(unix_socket=SOCKET, **kwargs)
         except MySQLdb.OperationalError:
             pass
-    return MySQLdb.connect(host="127.0.0.1", port=3306, password="", **kwargs)
+    env = os.environ.get
+    return MySQLdb.connect(
+        host=env("TESTBED_DB_HOST", "127.0.0.1"),
+        port=int(env("TESTBED_DB_PORT", "3306")),
+        password=env("TESTBED_DB_ROOT_PASSWORD", ""),
+        **kwargs,
+    )
+
+
+def _user_hosts() -> list[str]:
+    """Where the test bed's users may connect from: this machine, or '%' for the compose demo's containers."""
+    return os.environ.get("TESTBED_DB_USER_HOSTS", "127.0.0.1,localhost").split(",")
 
 
 def connect(cfg: TestBedConfig, user, db: str, **kwargs):
@@ -164,9 +176,9 @@ def create_users(cfg: TestBedConfig) -> None:
     try:
         with cursor(conn) as cur:
             for user in (cfg.wp_user, cfg.moodle_user, cfg.moodle_app_user, cfg.authdb_user):
-                for host in ("127.0.0.1", "localhost"):
+                for host in _user_hosts():
                     cur.execute("DROP USER IF EXISTS %s@%s", (user.name, host))
-            for host in ("127.0.0.1", "localhost"):
+            for host in _user_hosts():
                 cur.execute(
                     "CREATE USER %s@%s IDENTIFIED BY %s", (cfg.moodle_app_user.name, host, cfg.moodle_app_user.password)
                 )
@@ -262,7 +274,7 @@ def drop(cfg: TestBedConfig) -> None:
             for db in (cfg.wp_db, cfg.moodle_db):
                 cur.execute(f"DROP DATABASE IF EXISTS `{db}`")
             for user in (cfg.wp_user, cfg.moodle_user, cfg.moodle_app_user, cfg.authdb_user):
-                for host in ("127.0.0.1", "localhost"):
+                for host in _user_hosts():
                     cur.execute("DROP USER IF EXISTS %s@%s", (user.name, host))
     finally:
         conn.close()

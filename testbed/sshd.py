@@ -60,6 +60,36 @@ class SshServer:
             s.settimeout(0.5)
             return s.connect_ex(("127.0.0.1", self.cfg.ssh_port)) == 0
 
+    def prepare(self) -> None:
+        """Host and client keys (made once, then kept), and the client key as the one authorized key."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        os.makedirs("/run/sshd", exist_ok=True)
+        self._keygen(self.host_key)
+        self._keygen(self.client_key)
+        self.authorized_keys.write_text(Path(str(self.client_key) + ".pub").read_text())
+        self.authorized_keys.chmod(0o600)
+
+    def command(self, listen: str = "127.0.0.1", foreground: bool = False) -> list[str]:
+        """sshd with every option on the command line; foreground logs to stderr (a container's log)."""
+        options = {
+            "ListenAddress": listen,
+            "Port": self.cfg.ssh_port,
+            "HostKey": self.host_key,
+            "AuthorizedKeysFile": self.authorized_keys,
+            "PidFile": self.pidfile,
+            "StrictModes": "no",
+            "PasswordAuthentication": "no",
+            "KbdInteractiveAuthentication": "no",
+            "UsePAM": "no",
+            "PermitRootLogin": "prohibit-password",
+            "MaxStartups": 50,
+            "MaxSessions": 50,
+        }
+        args = [SSHD, "-f", "/dev/null"]
+        for key, value in options.items():
+            args += ["-o", f"{key}={value}"]
+        return args + (["-D", "-e"] if foreground else ["-E", str(self.log)])
+
     def start(self, timeout_s: float = 10) -> SshServer:
         if not os.path.exists(SSHD):
             raise RuntimeError("OpenSSH server missing: apt-get install -y openssh-server")
@@ -70,46 +100,8 @@ class SshServer:
                 f"port {self.cfg.ssh_port} on 127.0.0.1 is already in use (a test bed sshd from another checkout?): "
                 f"stop it, or choose another port with TESTBED_{self.cfg.name.upper()}_SSH_PORT"
             )
-        self.dir.mkdir(parents=True, exist_ok=True)
-        os.makedirs("/run/sshd", exist_ok=True)
-        self._keygen(self.host_key)
-        self._keygen(self.client_key)
-        self.authorized_keys.write_text(Path(str(self.client_key) + ".pub").read_text())
-        self.authorized_keys.chmod(0o600)
-        subprocess.run(
-            [
-                SSHD,
-                "-f",
-                "/dev/null",
-                "-o",
-                "ListenAddress=127.0.0.1",
-                "-o",
-                f"Port={self.cfg.ssh_port}",
-                "-o",
-                f"HostKey={self.host_key}",
-                "-o",
-                f"AuthorizedKeysFile={self.authorized_keys}",
-                "-o",
-                f"PidFile={self.pidfile}",
-                "-o",
-                "StrictModes=no",
-                "-o",
-                "PasswordAuthentication=no",
-                "-o",
-                "KbdInteractiveAuthentication=no",
-                "-o",
-                "UsePAM=no",
-                "-o",
-                "PermitRootLogin=prohibit-password",
-                "-o",
-                "MaxStartups=50",
-                "-o",
-                "MaxSessions=50",
-                "-E",
-                str(self.log),
-            ],
-            check=True,
-        )
+        self.prepare()
+        subprocess.run(self.command(), check=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.pidfile.exists() and self._port_open():

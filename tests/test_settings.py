@@ -59,6 +59,15 @@ def test_a_bad_setting_is_refused_with_its_name(raw, key):
         parse(raw)
 
 
+def test_notify_emails_default_to_nobody_and_are_validated():
+    assert parse({"moodle_dir": "/m"}).notify_emails == ()
+    s = parse({"moodle_dir": "/m", "notify_emails": [" it@school.example", "ops@school.example", "it@school.example"]})
+    assert s.notify_emails == ("it@school.example", "ops@school.example")
+    for bad in ("it@school.example", ["not an address"], ["a@b.example; c@d.example"], [1]):
+        with pytest.raises(SettingsError, match="setting 'notify_emails'"):
+            parse({"moodle_dir": "/m", "notify_emails": bad})
+
+
 def test_not_json_is_refused_clearly():
     with pytest.raises(SettingsError, match="not valid JSON"):
         parse("{moodle_dir: /m}")

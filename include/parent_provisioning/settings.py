@@ -19,6 +19,7 @@ _PREFIX = re.compile(r"^[A-Za-z0-9_]{0,32}$")
 _UNIX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _SHORTNAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _DOMAIN = re.compile(r"^[a-z0-9.-]+\.[a-z]{2,}$")
+_EMAIL = re.compile(r"^[^@\s,;<>]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 
 
 class SettingsError(ValueError):
@@ -53,6 +54,7 @@ class Settings:
     moodle_task_timeout_s: int = 1800
     max_suspensions_per_cycle: int = 50
     max_suspension_fraction: float = 0.05
+    notify_emails: tuple[str, ...] = ()
 
     @property
     def requests_table(self) -> str:
@@ -173,7 +175,16 @@ def parse(raw: Any) -> Settings:
         values["max_suspensions_per_cycle"] = _int("max_suspensions_per_cycle", raw["max_suspensions_per_cycle"])
     if "max_suspension_fraction" in raw:
         values["max_suspension_fraction"] = _fraction("max_suspension_fraction", raw["max_suspension_fraction"])
+    if "notify_emails" in raw:
+        values["notify_emails"] = parse_emails(raw["notify_emails"])
     return Settings(**values)
+
+
+def parse_emails(value: Any) -> tuple[str, ...]:
+    """The `notify_emails` setting: who gets the cycle's summary and alerts (ops, not parents)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) and _EMAIL.match(v.strip()) for v in value):
+        raise _fail("notify_emails", f'must be a list of email addresses like ["it@school.example"], got {value!r}')
+    return tuple(dict.fromkeys(v.strip() for v in value))
 
 
 def load() -> Settings:

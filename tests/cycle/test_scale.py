@@ -10,7 +10,7 @@ from tests.cycle.school import use_settings
 
 
 def _cycle_statements(bed, run_cycle, approved: int) -> dict[str, int]:
-    use_settings(bed)
+    use_settings(bed)  # its own settings, not whatever an earlier test left in the environment
     mariadb.create(bed.cfg)
     moodle_site.lay_out(bed.cfg)
     moodle_site.reset_dataroot(bed.cfg)
@@ -43,7 +43,7 @@ def test_statements_per_cycle_do_not_grow_with_the_number_of_requests(fresh, run
     assert small["ssh"] == large["ssh"] == 2  # the user sync and the password task, once each
 
 
-def test_the_benchmark_measures_every_task_of_a_real_run(fresh, tmp_path):
+def test_the_benchmark_measures_every_task_of_a_real_run(fresh, tmp_path, provisioning_dag):
     """`make bench` reads its figures through an Airflow listener in a run of its own; if an
     Airflow upgrade broke that, the benchmark would print nothing useful. One small run shows it."""
     import json
@@ -68,7 +68,7 @@ def test_the_benchmark_measures_every_task_of_a_real_run(fresh, tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:]
     result = json.loads(out.read_text())
     tasks = result["tasks"]
-    assert set(tasks) == {"check", "collect", "sync_users", "link_children", "send_passwords", "mark", "report"}
+    assert set(tasks) == {t.task_id for t in provisioning_dag.tasks}
     assert tasks["sync_users"]["ssh_sessions"] == tasks["send_passwords"]["ssh_sessions"] == 1
     assert tasks["link_children"]["statements"]["moodle"] > 0 and tasks["mark"]["statements"]["moodle"] == 0
     assert sum(t["statements"]["wordpress"] for t in tasks.values()) == result["statements"]["wordpress"]

@@ -1,0 +1,202 @@
+"""What ops are told by email: each cycle's summary, a task that failed for good, a cycle still
+running long past its deadline. Sent with Airflow's SMTP provider through the `smtp_default`
+connection (its `from_email` extra is the sender) to the `notify_emails` setting.
+
+An email carries counts, request ids, reason codes and links to the run: never a parent's or a
+child's name or email address. Those stay in WordPress and Moodle, not in mailboxes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+from urllib.parse import quote
+
+from include.parent_provisioning.moodle_cli import redact
+
+log = logging.getLogger(__name__)
+
+SMTP_CONN_ID = "smtp_default"
+DAG_ID = "moodle_parent_provisioning"
+SUBJECT = "Parent provisioning"
+RUNBOOK_REASONS = "docs/RUNBOOK.md#reason-codes"
+MAX_IDS_PER_REASON = 500
+
+
+@dataclass(frozen=True)
+class Email:
+    subject: str
+    html: str
+
+
+def run_url(run_id: str, dag_id: str = DAG_ID) -> str:
+    """The run's page in the Airflow UI, from `[api] base_url` (set it to the address ops use)."""
+    from airflow.sdk.configuration import conf
+
+    base = conf.get("api", "base_url", fallback=None) or "http://localhost:8080/"
+    return f"{base.rstrip('/')}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
+
+
+def _ids(ids: Sequence[int]) -> str:
+    shown = ", ".join(str(i) for i in ids[:MAX_IDS_PER_REASON])
+    more = len(ids) - MAX_IDS_PER_REASON
+    return shown + (f" and {more} more (see the run)" if more > 0 else "")
+
+
+def _page(intro: str, rows: Sequence[tuple[str, object]], sections: Sequence[str], url: str) -> str:
+    table = "".join(f"<tr><th align='left'>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows)
+    return (
+        f"<p>{intro}</p><table>{table}</table>{''.join(sections)}"
+        f"<p><a href='{escape(url, quote=True)}'>Open the run in Airflow</a></p>"
+    )
+
+
+def summary_email(summary: dict, url: str) -> Email:
+    """The cycle's result: the same counts and ids as `report`, with what to look at first."""
+    run_id = summary["run_id"]
+    attention = summary.get("needs_attention") or []
+    subject = (
+        f"{SUBJECT}: {summary['provisioned']} provisioned, {summary['not_provisioned']} not provisioned, "
+        f"{summary['deferred']} deferred" + (f", {len(attention)} need attention" if attention else "") + f" ({run_id})"
+    )
+    rows = [
+        ("Requests taken", summary["requests_taken"]),
+        ("Provisioned", summary["provisioned"]),
+        ("Not provisioned (kept approved)", summary["not_provisioned"]),
+        ("Deferred to the next cycle", summary["deferred"]),
+        ("Needing attention", len(attention)),
+    ]
+    sections = []
+    failed = summary.get("failed") or {}
+    if failed:
+        items = "".join(
+            f"<li><code>{escape(reasons or 'unknown')}</code> ({len(ids)}): requests {_ids(ids)}</li>"
+            for reasons, ids in failed.items()
+        )
+        sections.append(
+            f"<h3>Not provisioned, by reason codes</h3><ul>{items}</ul>"
+            f"<p>What each code means and what staff do about it: {RUNBOOK_REASONS}.</p>"
+        )
+    if attention:
+        sections.append(
+            f"<h3>Needing attention</h3><p>Failing the same way for 3 cycles or more: requests {_ids(attention)}.</p>"
+        )
+    moodle = [(key, summary.get(key)) for key in ("sync", "passwords") if isinstance(summary.get(key), dict)]
+    if moodle:
+        items = "".join(
+            f"<li>{escape(key)}: {escape(', '.join(f'{k} {v}' for k, v in value.items()))}</li>"
+            for key, value in moodle
+        )
+        sections.append(f"<h3>Moodle tasks</h3><ul>{items}</ul>")
+    intro = f"Provisioning cycle <code>{escape(run_id)}</code> finished."
+    return Email(subject, _page(intro, rows, sections, url))
+
+
+def _error_line(error: object) -> str:
+    """The error's first line, emails masked: a database error can quote a row's values."""
+    lines = str(error or "").strip().splitlines()
+    text = lines[0] if lines else "no message"
+    if isinstance(error, BaseException):
+        text = f"{type(error).__name__}: {text}"
+    return redact(text)[:300]
+
+
+def failure_email(dag_id: str, run_id: str, task_id: str, try_number: int, error: object, url: str) -> Email:
+    """A task failed after its last retry: the run is red and stays so until someone acts."""
+    subject = f"{SUBJECT} FAILED at {task_id} ({run_id})"
+    rows = [("DAG", dag_id), ("Run", run_id), ("Task", task_id), ("Tries", try_number), ("Error", _error_line(error))]
+    intro = (
+        f"Task <code>{escape(task_id)}</code> failed after its retries, so this cycle stopped there. "
+        "Requests it had not reached stay approved and are taken by the next cycle. Fix what the task's "
+        "log says, then clear the failed task to finish the cycle."
+    )
+    return Email(subject, _page(intro, rows, [], url))
+
+
+def deadline_email(dag_run: dict, deadline: dict, url: str) -> Email:
+    """The cycle is still going long after it was queued: a hung Moodle task, a locked table, a queue."""
+    run_id = dag_run.get("dag_run_id") or dag_run.get("run_id") or "?"
+    subject = f"{SUBJECT} still running past its deadline ({run_id})"
+    rows = [
+        ("Run", run_id),
+        ("Queued at", dag_run.get("queued_at") or "?"),
+        ("Deadline", deadline.get("deadline_time") or "?"),
+        ("State", dag_run.get("state") or "?"),
+    ]
+    intro = (
+        f"Provisioning cycle <code>{escape(run_id)}</code> has not finished by its deadline. Look at the "
+        "running task's log: a Moodle task waiting for its lock, a slow database, or no free worker."
+    )
+    return Email(subject, _page(intro, rows, [], url))
+
+
+def recipients() -> tuple[str, ...]:
+    """`notify_emails` from the settings Variable, read on its own: an alert about a wrong
+    setting must still reach ops."""
+    from airflow.sdk import Variable
+
+    from include.parent_provisioning import settings
+
+    try:
+        raw = json.loads(Variable.get(settings.VARIABLE_KEY))
+        return settings.parse_emails(raw.get("notify_emails", []))
+    except Exception as exc:  # a missing Variable raises the SDK's own error types
+        log.warning("No email sent: cannot read notify_emails from Variable %s (%s)", settings.VARIABLE_KEY, exc)
+        return ()
+
+
+def send(email: Email, to: Sequence[str]) -> None:
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    with SmtpHook(smtp_conn_id=SMTP_CONN_ID) as smtp:
+        smtp.send_email_smtp(to=list(to), subject=email.subject, html_content=email.html)
+
+
+def send_summary(summary: dict) -> dict:
+    """The DAG's `notify` task. Raises if the mail server refuses, so the task retries and a
+    broken mail set-up shows; `report`'s result is unaffected."""
+    to = recipients()
+    if not to:
+        print("notify_emails is empty: no summary email sent.")
+        return {"sent_to": 0}
+    send(summary_email(summary, run_url(summary["run_id"])), to)
+    print(f"Summary email sent to {len(to)} recipient(s).")
+    return {"sent_to": len(to)}
+
+
+def task_failed(context) -> None:
+    """on_failure_callback: Airflow calls it once a task has used up its retries (not on each retry),
+    and tasks after it become upstream_failed without callbacks, so one alert per failed run."""
+    try:
+        to = recipients()
+        if not to:
+            return
+        ti = context["ti"]
+        email = failure_email(
+            ti.dag_id, ti.run_id, ti.task_id, ti.try_number, context.get("exception"), run_url(ti.run_id, ti.dag_id)
+        )
+        send(email, to)
+    except Exception:
+        log.exception("The failure alert could not be sent")
+
+
+def _deadline_missed(context: dict) -> None:
+    dag_run, deadline = context.get("dag_run") or {}, context.get("deadline") or {}
+    if dag_run.get("state") not in ("queued", "running", None):
+        return  # a failed run already alerted through its failed task (Airflow 3.3 fires deadlines after failures)
+    to = recipients()
+    if not to:
+        return
+    run_id = dag_run.get("dag_run_id") or ""
+    send(deadline_email(dag_run, deadline, run_url(run_id, dag_run.get("dag_id") or DAG_ID)), to)
+
+
+async def deadline_missed(context: dict | None = None, **kwargs) -> None:
+    """The DAG's Deadline Alert callback, run by the triggerer with a small context: the DAG run
+    (as the REST API shows it) and the deadline. The SMTP hook and the Variable are synchronous,
+    so they run in a thread rather than blocking the triggerer's event loop."""
+    await asyncio.to_thread(_deadline_missed, context or {})

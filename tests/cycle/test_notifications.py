@@ -1,0 +1,161 @@
+"""Ops hear about every cycle by email, once per failed run, and when a run overstays its deadline:
+real DAG runs sending through Airflow's SMTP provider to a real SMTP server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import os
+from email import message_from_bytes, policy
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from include.parent_provisioning import settings
+from testbed import moodle_site
+from testbed.moodle_site import SYNC_USERS
+from testbed.sshd import free_port
+from tests.cycle.school import use_settings
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+OPS = ["it@school.test", "head.of.it@school.test"]
+BASE_URL = "https://airflow.school.test"
+
+
+class Inbox:
+    """What the loopback SMTP server received: (recipients, parsed message) per email."""
+
+    def __init__(self):
+        self.received = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.received.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content, policy=policy.default)))
+        return "250 Message accepted for delivery"
+
+    def texts(self) -> list[str]:
+        return [f"{m['Subject']}\n{m.get_body(('html', 'plain')).get_content()}" for _, m in self.received]
+
+
+def smtp_connection(port: int) -> str:
+    extra = {"from_email": "airflow@school.test", "disable_ssl": True, "disable_tls": True, "retry_limit": 0}
+    return json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": port, "extra": extra})
+
+
+@pytest.fixture(autouse=True)
+def settings_put_back(monkeypatch):
+    """use_settings() writes os.environ itself: later tests must not inherit these notify_emails."""
+    key = f"AIRFLOW_VAR_{settings.VARIABLE_KEY.upper()}"
+    monkeypatch.setenv(key, os.environ.get(key, ""))  # undone after the test, whoever wrote it since
+
+
+@pytest.fixture
+def inbox(monkeypatch):
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_connection(controller.port))
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", BASE_URL)
+    yield box
+    controller.stop()
+
+
+@pytest.fixture
+def named_school(school, fresh):
+    """Requests whose parents and children have names no email may carry."""
+    use_settings(fresh, notify_emails=OPS)
+    school.pupil("Zebedee", "Quixotic", "7RB")
+    ids = {
+        "ok": school.request("wilhelmina.quill@example.org", [("Zebedee", "Quixotic", "7RB")], fname="Wilhelmina"),
+        "no_pupil": school.request("ottoline.vexley@example.org", [("Yolanda", "Quixotic", "7RB")], fname="Ottoline"),
+        "no_auth": school.request("bartholomew.quince@example.org", [("Zebedee", "Quixotic", "7RB")], auth=False),
+    }
+    names = ["Zebedee", "Quixotic", "Wilhelmina", "Ottoline", "Yolanda", "Bartholomew", "quill", "vexley", "quince"]
+    return ids, names
+
+
+def test_the_summary_email_has_counts_ids_reasons_and_the_run_link_but_no_names(named_school, run_cycle, inbox):
+    ids, names = named_school
+    dr, states = run_cycle()
+    assert dr.state == "success" and states["notify"] == "success", states
+    assert len(inbox.received) == 1
+    to, message = inbox.received[0]
+    assert sorted(to) == sorted(OPS)
+    assert message["Subject"].startswith("Parent provisioning: 1 provisioned, 2 not provisioned, 0 deferred")
+    text = inbox.texts()[0]
+    assert f"<code>child_not_found</code> (1): requests {ids['no_pupil']}" in text
+    assert f"<code>no_auth_row</code> (1): requests {ids['no_auth']}" in text
+    assert f"{BASE_URL}/dags/moodle_parent_provisioning/runs/{quote(dr.run_id, safe='')}" in text
+    for name in names:
+        assert name.lower() not in text.lower(), name
+    assert "@example.org" not in text
+
+
+def test_a_failing_task_alerts_once_not_once_per_retry(named_school, school, run_cycle, inbox):
+    moodle_site.set_fault(school.cfg, SYNC_USERS, throw="Error reading from database")
+    dr, states = run_cycle(retries=2, retry_delay_s=1)
+    assert dr.state == "failed" and states["sync_users"] == "failed" and states["notify"] == "upstream_failed"
+    sync = next(ti for ti in dr.get_task_instances() if ti.task_id == "sync_users")
+    assert sync.try_number == 3
+    assert len(inbox.received) == 1, [m["Subject"] for _, m in inbox.received]
+    assert inbox.received[0][1]["Subject"] == f"Parent provisioning FAILED at sync_users ({dr.run_id})"
+    text = inbox.texts()[0]
+    assert "Scheduled task failed" in text or "Moodle reported a failed task" in text
+    assert "@example.org" not in text
+
+
+def test_a_mail_server_that_refuses_fails_notify_but_not_the_cycle_it_reports(named_school, run_cycle, monkeypatch):
+    ids, _ = named_school
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_connection(free_port()))  # nothing listens there
+    dr, states = run_cycle()
+    assert states["report"] == "success" and states["mark"] == "success"
+    assert states["notify"] == "failed" and dr.state == "failed"
+    report = next(ti for ti in dr.get_task_instances() if ti.task_id == "report").xcom_pull(task_ids="report")
+    assert report["provisioned"] == 1 and report["failed"]["child_not_found"] == [ids["no_pupil"]]
+
+
+def test_without_notify_emails_nothing_is_sent(school, run_cycle, inbox):
+    school.pupil("Ada", "Lane", "7RB")
+    school.request("ada.lane@example.org", [("Ada", "Lane", "7RB")])
+    dr, states = run_cycle()
+    assert dr.state == "success" and states["notify"] == "success"
+    assert inbox.received == []
+
+
+def test_the_deadline_callback_emails_while_the_run_is_still_going(fresh, inbox):
+    from include.parent_provisioning import notify
+
+    use_settings(fresh, notify_emails=OPS)
+    run = {"dag_id": notify.DAG_ID, "dag_run_id": "scheduled__2026-09-01T01:00:00+00:00", "state": "running"}
+    run["queued_at"] = "2026-09-01T01:00:05Z"
+    deadline = {"id": "0199", "deadline_time": "2026-09-01T04:00:05Z"}
+    asyncio.run(notify.deadline_missed(context={"dag_run": run, "deadline": deadline}))
+    assert len(inbox.received) == 1
+    assert (
+        inbox.received[0][1]["Subject"] == f"Parent provisioning still running past its deadline ({run['dag_run_id']})"
+    )
+    assert f"{BASE_URL}/dags/moodle_parent_provisioning/runs/{quote(run['dag_run_id'], safe='')}" in inbox.texts()[0]
+    # A run that already failed was alerted by its failed task: no second email hours later.
+    asyncio.run(notify.deadline_missed(context={"dag_run": {**run, "state": "failed"}, "deadline": deadline}))
+    assert len(inbox.received) == 1
+
+
+def test_the_dag_declares_its_deadline_from_the_environment(monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import AsyncCallback, DeadlineReference
+
+    from include.parent_provisioning import notify
+
+    monkeypatch.setenv("PARENT_PROVISIONING_DEADLINE_MINUTES", "150")
+    dag = DagBag(dag_folder=str(DAGS)).get_dag("moodle_parent_provisioning")
+    (alert,) = dag.deadline
+    assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT
+    assert alert.interval.total_seconds() == 150 * 60
+    assert isinstance(alert.callback, AsyncCallback)
+    assert alert.callback.path == "include.parent_provisioning.notify.deadline_missed"
+    assert inspect.iscoroutinefunction(notify.deadline_missed)
+    assert all(notify.task_failed in t.on_failure_callback for t in dag.tasks)
+    monkeypatch.setenv("PARENT_PROVISIONING_DEADLINE_MINUTES", "0")
+    assert not DagBag(dag_folder=str(DAGS)).get_dag("moodle_parent_provisioning").deadline

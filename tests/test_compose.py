@@ -1,0 +1,168 @@
+"""The docker-compose stack, checked without a Docker engine: the file is valid Compose, has the services
+the docs name, builds the image the lock describes, and takes its configuration from the env file,
+whose keys are those the DAG reads."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from include.parent_provisioning import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = ROOT / "tests" / "schemas" / "compose-spec.json"  # Compose's own JSON schema, copied in
+CORE = {"postgres", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"}
+SECRET_WORDS = ("PASSWORD", "SECRET", "FERNET", "SQL_ALCHEMY_CONN", "RESULT_BACKEND")
+
+
+def env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines as docker compose reads them (single quotes: literal)."""
+    values = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value[1:-1] if value[:1] == value[-1:] == "'" else value
+    return values
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def example() -> dict[str, str]:
+    return env_file(ROOT / "airflow.env.example")
+
+
+def locked(name: str) -> str:
+    match = re.search(rf"^{re.escape(name)}==(\S+)$", (ROOT / "requirements.lock").read_text(), re.M)
+    assert match, f"{name} is not pinned in requirements.lock"
+    return match.group(1)
+
+
+def dockerfile_arg(name: str) -> str:
+    return re.search(rf"^ARG {name}=(\S+)$", (ROOT / "Dockerfile").read_text(), re.M).group(1)
+
+
+def code() -> str:
+    return "\n".join(p.read_text() for d in ("dags", "include") for p in sorted((ROOT / d).rglob("*.py")))
+
+
+def test_the_compose_file_validates_against_the_compose_schema(compose):
+    jsonschema.validate(compose, json.loads(SCHEMA.read_text()))
+
+
+def test_every_service_the_docs_name_exists_and_the_long_running_ones_have_health_checks(compose):
+    services = compose["services"]
+    docs = (ROOT / "README.md").read_text() + (ROOT / "docs" / "RUNBOOK.md").read_text()
+    named = set(re.findall(r"`((?:airflow|demo)-[a-z-]+|postgres|redis)`", docs))
+    assert named >= CORE | {"airflow-init", "airflow-worker", "redis"}, "the docs should name the services"
+    assert named <= set(services), named - set(services)
+    for name, service in services.items():
+        if name in CORE | {"redis", "airflow-worker", "demo-mariadb", "demo-moodle"}:
+            assert "healthcheck" in service, name
+    assert services["airflow-init"]["environment"]["_AIRFLOW_DB_MIGRATE"] == "true"
+
+
+def test_local_executor_by_default_and_celery_only_in_its_profile(compose, example):
+    services = compose["services"]
+    assert example["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert services["redis"]["profiles"] == ["celery"] and services["airflow-worker"]["profiles"] == ["celery"]
+    assert "redis" not in services["airflow-scheduler"]["depends_on"]
+    for name, service in services.items():
+        if name.startswith("demo-"):
+            assert service["profiles"] == ["demo"], name
+    assert {n for n, s in services.items() if not s.get("profiles")} == CORE | {"airflow-init"}
+
+
+def test_dags_are_unpaused_when_first_parsed(compose):
+    common = compose["x-airflow-common"]["environment"]
+    assert common["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "false"
+
+
+def test_the_image_tags_and_the_dockerfile_follow_the_locked_airflow_and_python():
+    airflow = locked("apache-airflow")
+    assert airflow == locked("apache-airflow-core") == dockerfile_arg("AIRFLOW_VERSION")
+    python = re.search(r"--python-version (\S+)", (ROOT / "Makefile").read_text()).group(1)
+    assert dockerfile_arg("PYTHON_VERSION") == python
+    assert f">={python}" in (ROOT / "pyproject.toml").read_text()
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "FROM apache/airflow:${AIRFLOW_VERSION}-python${PYTHON_VERSION} AS project" in dockerfile
+    images = re.findall(
+        r"image: \$\{\w+:-(moodle-parent-provisioning[\w-]*):(\S+)\}", (ROOT / "docker-compose.yaml").read_text()
+    )
+    assert images and {tag for _, tag in images} == {f"airflow-{airflow}"}
+
+
+def test_the_dockerfile_installs_the_lock_and_copies_the_project():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "COPY --chown=airflow:0 requirements.lock /opt/airflow/requirements.lock" in dockerfile
+    assert "RUN pip install --no-cache-dir -r /opt/airflow/requirements.lock" in dockerfile
+    for folder in ("dags", "include", "plugins"):
+        assert f"COPY --chown=airflow:0 {folder}/ /opt/airflow/{folder}/" in dockerfile
+    lock = (ROOT / "requirements.lock").read_text()
+    for pin in re.findall(r"^([\w-]+==\S+)$", (ROOT / "requirements.txt").read_text(), re.M):
+        assert f"\n{pin}\n" in lock, f"{pin} from requirements.txt is not in the lock: run make lock"
+    ignore = (ROOT / ".dockerignore").read_text().split()
+    assert ignore[ignore.index("*") :] and "!airflow.env" not in ignore and "!.venv" not in ignore
+
+
+def test_the_env_file_has_exactly_the_connections_variable_and_environment_the_dag_reads(example):
+    source = code()
+    conn_types = {
+        cid: kind.lower() for kind, cid in re.findall(r'(?i)\b(mysql|ssh|smtp)_conn_id\s*=\s*"(\w+)"', source)
+    }
+    assert {"wordpress_db", "moodle_db", "moodle_ssh", "smtp_default"} <= set(conn_types)
+    read = {f"AIRFLOW_CONN_{cid.upper()}" for cid in conn_types}
+    read |= {f"AIRFLOW_VAR_{settings.VARIABLE_KEY.upper()}"}
+    read |= set(re.findall(r'os\.environ\.get\("(PARENT_PROVISIONING_\w+)"', source))
+    assert {"PARENT_PROVISIONING_SCHEDULE", "PARENT_PROVISIONING_DEADLINE_MINUTES"} <= read
+    given = {k for k in example if k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_", "PARENT_PROVISIONING_"))}
+    assert given == read
+    for cid, kind in conn_types.items():
+        assert json.loads(example[f"AIRFLOW_CONN_{cid.upper()}"])["conn_type"] == kind, cid
+    settings.parse(example[f"AIRFLOW_VAR_{settings.VARIABLE_KEY.upper()}"])
+    ssh = json.loads(example["AIRFLOW_CONN_MOODLE_SSH"])["extra"]
+    assert ssh["host_key"] and "no_host_key_check" not in ssh
+
+
+def test_secrets_come_from_the_env_file_never_from_the_compose_file(compose, example):
+    text = (ROOT / "docker-compose.yaml").read_text()
+    assert "AIRFLOW_CONN_" not in text and "AIRFLOW_VAR_" not in text
+    for name, service in compose["services"].items():
+        for key in service.get("environment", {}):
+            assert key.endswith("_FILE") or not any(word in key for word in SECRET_WORDS), f"{name}: {key}"
+    for key in ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY"):
+        assert example[key] == "change-me", key
+    assert compose["x-airflow-common"]["env_file"] == [{"path": "${AIRFLOW_ENV_FILE:-airflow.env}", "required": True}]
+    assert "/airflow.env" in (ROOT / ".gitignore").read_text().split()
+    tracked = subprocess.run(["git", "ls-files", "airflow.env"], cwd=ROOT, capture_output=True, text=True)
+    assert tracked.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("path", ["airflow.env.example", "deploy/demo/airflow.env"])
+def test_the_metadata_database_password_is_the_same_everywhere(path):
+    env = env_file(ROOT / path)
+    password = env["POSTGRES_PASSWORD"]
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"postgresql+psycopg2://airflow:{password}@postgres/airflow"
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == f"db+postgresql://airflow:{password}@postgres/airflow"
+
+
+def test_the_demo_profile_points_the_test_bed_at_its_own_services(compose):
+    from testbed import compose_demo
+
+    demo = env_file(ROOT / "deploy" / "demo" / "airflow.env")
+    services = compose["services"]
+    assert {demo["TESTBED_DB_HOST"], compose_demo.MOODLE_HOST, compose_demo.MAIL["host"]} <= set(services)
+    assert demo["MARIADB_ROOT_PASSWORD"] == demo["TESTBED_DB_ROOT_PASSWORD"] and demo["TESTBED_DB_USER_HOSTS"] == "%"
+    assert f"('localhost', {demo['TESTBED_DEMO_SSH_PORT']})" in services["demo-moodle"]["healthcheck"]["test"][-1]
+    assert services["demo-moodle"]["volumes"] == [f"demo-ssh:{demo['TESTBED_DEMO_DIR']}/ssh"]
+    assert services["demo-init"]["depends_on"]["demo-moodle"]["condition"] == "service_healthy"
+    assert "AIRFLOW_CONN_MOODLE_SSH" not in demo, "demo-init writes the connections (the host key is made at start)"
