@@ -42,6 +42,13 @@ def fold_group(value: str | None) -> str:
     return "".join(fold(value).split())
 
 
+def tidy(value: str | None) -> str:
+    """A form field as the cycle uses it: every run of whitespace (newlines, tabs, doubled or
+    non-breaking spaces) one space, so a value cannot start a new comment line, and the SQL
+    pre-filter looks for the name that fold() compares."""
+    return " ".join((value or "").split())
+
+
 @dataclass(frozen=True)
 class Child:
     position: int
@@ -74,9 +81,7 @@ def from_row(row: dict, match_by: str = "name_and_tutor_group", extended_usernam
     need_group = match_by == "name_and_tutor_group"
     seen: set[tuple[str, str, str]] = set()
     for position, prefix in ((1, "child"), (2, "child2"), (3, "child3")):
-        fname = (row.get(f"{prefix}_fname") or "").strip()
-        sname = (row.get(f"{prefix}_sname") or "").strip()
-        group = (row.get(f"{prefix}_tg") or "").strip()
+        fname, sname, group = (tidy(row.get(f"{prefix}_{col}")) for col in ("fname", "sname", "tg"))
         if not (fname or sname or group):
             if position == 1:
                 request.reasons.append(Reason("no_first_child"))
