@@ -30,12 +30,23 @@ def normalise_email(value: str | None) -> str:
     return (value or "").strip().lower()
 
 
+_ACCENTED_SCRIPTS = ("LATIN ", "GREEK ", "CYRILLIC ", "ARABIC ", "HEBREW ")
+
+
 def fold(value: str | None) -> str:
-    """A name or tutor group as compared when matching: case, accents and spacing ignored
-    (MariaDB's utf8mb4_unicode_ci compares the same way, so SQL pre-filtering agrees)."""
-    text = unicodedata.normalize("NFKD", (value or "").strip())
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return " ".join(text.casefold().split())
+    """A name or tutor group as compared when matching: case, spacing and accents ignored,
+    never more loosely than MariaDB's utf8mb4_unicode_ci (which pre-filters the pupils).
+    Only marks on Latin, Greek, Cyrillic, Arabic and Hebrew letters are accents: elsewhere a
+    mark spells another name (a Devanagari virama), and a mark on nothing is not nothing."""
+    kept: list[str] = []
+    accents_ignored = False
+    for ch in unicodedata.normalize("NFKD", (value or "").strip()):
+        if not unicodedata.combining(ch):
+            accents_ignored = unicodedata.name(ch, "").startswith(_ACCENTED_SCRIPTS)
+        elif accents_ignored:
+            continue
+        kept.append(ch)
+    return " ".join("".join(kept).casefold().split())
 
 
 def fold_group(value: str | None) -> str:
