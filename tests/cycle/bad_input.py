@@ -85,7 +85,7 @@ class Case:
         return ",".join(sorted({r.code for r in self.reasons}))
 
 
-def _n(text: str, length: int) -> str:
+def of_length(text: str, length: int) -> str:
     """A name of exactly `length` characters."""
     return (text * (length // len(text) + 1))[:length]
 
@@ -415,21 +415,25 @@ CASES: tuple[Case, ...] = (
         "the parent's names and title at their column lengths",
         "title of 12 characters, first name and surname of 255",
         [("Xavier", "Oyelowo-Brandt", "8CD")],
-        request={"title": "Wing Cmdr Dr", "fname": _n("Maximiliane", 255), "sname": _n("Featherstonehaugh", 255)},
+        request={
+            "title": "Wing Cmdr Dr",
+            "fname": of_length("Maximiliane", 255),
+            "sname": of_length("Featherstonehaugh", 255),
+        },
         moodle=(pupil("xavier", "Xavier", "Oyelowo-Brandt", "8CD"),),
         linked=("xavier",),
     ),
     Case(
         "a child's names at Moodle's column length",
         "child's first name and surname of 100 characters (Moodle's limit), a pupil so named",
-        [(_n("Bartholomew", 100), _n("Montgomery-Smythe", 100), "8CD")],
-        moodle=(pupil("bartholomew", _n("Bartholomew", 100), _n("Montgomery-Smythe", 100), "8CD"),),
+        [(of_length("Bartholomew", 100), of_length("Montgomery-Smythe", 100), "8CD")],
+        moodle=(pupil("bartholomew", of_length("Bartholomew", 100), of_length("Montgomery-Smythe", 100), "8CD"),),
         linked=("bartholomew",),
     ),
     Case(
         "a child's names at the request's column length",
         "child's first name and surname of 255 characters: longer than any Moodle name",
-        [(_n("Bartholomew", 255), _n("Montgomery-Smythe", 255), "8CD")],
+        [(of_length("Bartholomew", 255), of_length("Montgomery-Smythe", 255), "8CD")],
         reasons=(not_found(1, "8CD"),),
     ),
     Case(
@@ -443,14 +447,14 @@ CASES: tuple[Case, ...] = (
         "an email at its column length",
         "email of 255 characters",
         [("Xanthe", "Yardley", "Y7 Blue Kestrels")],
-        email=_n("a", 243) + "@example.org",
+        email=of_length("a", 243) + "@example.org",
         reasons=(NOT_A_USERNAME,),
     ),
     Case(
         "an email at Moodle's username length",
         "email of 100 characters (Moodle's username limit)",
         [("Ysolde", "Zebrowski", "9KM")],
-        email=_n("p", 88) + "@example.org",
+        email=of_length("p", 88) + "@example.org",
         moodle=(pupil("ysolde", "Ysolde", "Zebrowski", "9KM"),),
         linked=("ysolde",),
     ),
@@ -458,14 +462,14 @@ CASES: tuple[Case, ...] = (
         "an email one character beyond Moodle's username length",
         "email of 101 characters",
         [("Ysolde", "Zebrowski", "9KM")],
-        email=_n("q", 89) + "@example.org",
+        email=of_length("q", 89) + "@example.org",
         reasons=(NOT_A_USERNAME,),
     ),
     Case(
         "a very long parent comment",
         "a parent comment of 60,000 characters",
         [("Ambrose", "Beauchamp", "10EF")],
-        request={"parent_comment": _n("Please link my son. ", 60_000)},
+        request={"parent_comment": of_length("Please link my son. ", 60_000)},
         moodle=(pupil("ambrose", "Ambrose", "Beauchamp", "10EF"),),
         linked=("ambrose",),
     ),
@@ -919,13 +923,13 @@ CORRECTIONS: tuple[Correction, ...] = (
     Correction(
         "staff correct a child's first name beyond its column",
         "first name of 256 characters",
-        (1, _n("Bartholomew", 256), "Okafor", "7RB"),
+        (1, of_length("Bartholomew", 256), "Okafor", "7RB"),
         "first name is longer than 255 characters",
     ),
     Correction(
         "staff correct a child's surname beyond its column",
         "surname of 256 characters",
-        (2, "Chidi", _n("Montgomery-Smythe", 256), "8CD"),
+        (2, "Chidi", of_length("Montgomery-Smythe", 256), "8CD"),
         "surname is longer than 255 characters",
     ),
     Correction(
@@ -951,31 +955,35 @@ UPLOADS: tuple[UploadRow, ...] = (
     UploadRow(
         "an uploaded parent first name beyond its column",
         "Parent First Name of 256 characters",
-        {"Parent First Name": _n("Maximiliane", 256)},
+        {"Parent First Name": of_length("Maximiliane", 256)},
         "Parent First Name is longer than 255 characters",
     ),
     UploadRow(
         "an uploaded parent surname beyond its column",
         "Parent Surname of 256 characters",
-        {"Parent Surname": _n("Featherstonehaugh", 256)},
+        {"Parent Surname": of_length("Featherstonehaugh", 256)},
         "Parent Surname is longer than 255 characters",
     ),
     UploadRow(
         "an uploaded email beyond its column",
         "Parent Email of 256 characters",
-        {"Parent Email": _n("a", 244) + "@example.org"},
+        {"Parent Email": of_length("a", 244) + "@example.org"},
         "Parent Email is longer than 255 characters",
     ),
     UploadRow(
         "an uploaded child's first name beyond its column",
         "Child 1 First Name of 256 characters",
-        {"Child 1 First Name": _n("Bartholomew", 256)},
+        {"Child 1 First Name": of_length("Bartholomew", 256)},
         "Child 1 First Name is longer than 255 characters",
     ),
     UploadRow(
         "an uploaded second child's surname beyond its column",
         "Child 2 Surname of 256 characters",
-        {"Child 2 First Name": "Chidi", "Child 2 Surname": _n("Montgomery-Smythe", 256), "Child 2 Tutor Group": "8CD"},
+        {
+            "Child 2 First Name": "Chidi",
+            "Child 2 Surname": of_length("Montgomery-Smythe", 256),
+            "Child 2 Tutor Group": "8CD",
+        },
         "Child 2 Surname is longer than 255 characters",
     ),
     UploadRow(
@@ -989,8 +997,8 @@ UPLOADS: tuple[UploadRow, ...] = (
         "Parent Title of 12 characters, First Name and Surname of 255",
         {
             "Parent Title": "Wing Cmdr Dr",
-            "Parent First Name": _n("Maximiliane", 255),
-            "Parent Surname": _n("Featherstonehaugh", 255),
+            "Parent First Name": of_length("Maximiliane", 255),
+            "Parent Surname": of_length("Featherstonehaugh", 255),
         },
     ),
 )
