@@ -38,6 +38,8 @@ def test_defaults_follow_the_wordpress_plugin():
         ({"moodle_dir": "/m", "pupil_filter": {"by": "auth", "value": "db"}}, "pupil_filter"),
         ({"moodle_dir": "/m", "pupil_filter": {"by": "email_domain", "value": "not a domain"}}, "pupil_filter"),
         ({"moodle_dir": "/m", "max_requests_per_cycle": 0}, "max_requests_per_cycle"),
+        ({"moodle_dir": "/m", "max_requests_per_cycle": 10**30}, "max_requests_per_cycle"),  # beyond SQL's LIMIT
+        ({"moodle_dir": "/m", "modifier_user_id": 2**63}, "modifier_user_id"),  # beyond a BIGINT id
         ({"moodle_dir": "/m", "moodle_task_timeout_s": "600"}, "moodle_task_timeout_s"),
     ],
 )
