@@ -1002,3 +1002,79 @@ UPLOADS: tuple[UploadRow, ...] = (
         },
     ),
 )
+
+
+# Settings -----------------------------------------------------------------------------------
+
+PUPILS_CONTEXT = "<a pupil's user context>"  # replaced by that context's id when the case runs
+
+
+@dataclass(frozen=True)
+class BadSetting:
+    """A Variable `moodle_parent_provisioning` that must stop the run in `check`, before anything
+    is written, with a message that says this. setting: keys over working settings, the
+    Variable's raw text, or None for no Variable at all."""
+
+    name: str
+    setting: dict | str | None
+    says: str
+
+
+SETTINGS: tuple[BadSetting, ...] = (
+    BadSetting("no Variable", None, "Airflow Variable 'moodle_parent_provisioning' is missing: create it"),
+    BadSetting("not JSON", "{moodle_dir: /var/www/moodle}", "is not valid JSON"),
+    BadSetting("JSON, but a list", '["/var/www/moodle"]', "must be a JSON object"),
+    BadSetting("moodle_dir missing", '{"php_path": "/usr/bin/php"}', "setting 'moodle_dir'"),
+    BadSetting("an unknown key (a typo)", {"moodle_dri": "/var/www/moodle"}, "setting 'moodle_dri'"),
+    BadSetting("an unknown key (another project's)", {"wp_api_key": "x"}, "setting 'wp_api_key'"),
+    BadSetting("a number as a string", {"moodle_task_timeout_s": "600"}, "setting 'moodle_task_timeout_s'"),
+    BadSetting("a boolean for a user id", {"modifier_user_id": True}, "setting 'modifier_user_id'"),
+    BadSetting("a fraction for a count", {"max_requests_per_cycle": 100.5}, "setting 'max_requests_per_cycle'"),
+    BadSetting("a list as a comma-separated string", {"static_context_ids": "1,2"}, "setting 'static_context_ids'"),
+    BadSetting("zero requests per cycle", {"max_requests_per_cycle": 0}, "setting 'max_requests_per_cycle'"),
+    BadSetting("negative requests per cycle", {"max_requests_per_cycle": -5}, "setting 'max_requests_per_cycle'"),
+    BadSetting(
+        "more requests per cycle than the database can count",
+        {"max_requests_per_cycle": 10**30},
+        "setting 'max_requests_per_cycle'",
+    ),
+    BadSetting("a user id beyond the database's ids", {"modifier_user_id": 2**63}, "setting 'modifier_user_id'"),
+    BadSetting("a match_by that does not exist", {"match_by": "surname"}, "setting 'match_by'"),
+    BadSetting("SQL in the WordPress table prefix", {"wp_table_prefix": "wp_; DROP TABLE x; --"}, "'wp_table_prefix'"),
+    BadSetting("SQL in the Moodle table prefix", {"moodle_table_prefix": "mdl_` OR 1=1 --"}, "'moodle_table_prefix'"),
+    BadSetting("SQL in the Parent role", {"parent_role": "parent' OR '1'='1"}, "setting 'parent_role'"),
+    BadSetting("shell in moodle_dir", {"moodle_dir": "/var/www/moodle; rm -rf /"}, "setting 'moodle_dir'"),
+    BadSetting("command substitution as moodle_dir", {"moodle_dir": "$(reboot)"}, "setting 'moodle_dir'"),
+    BadSetting("backticks in php_path", {"php_path": "/usr/bin/php`id`"}, "setting 'php_path'"),
+    BadSetting("shell in sudo_user", {"sudo_user": "www-data && id"}, "setting 'sudo_user'"),
+    BadSetting(
+        "a pupil filter of an unknown kind", {"pupil_filter": {"by": "name", "value": "x"}}, "setting 'pupil_filter'"
+    ),
+    BadSetting(
+        "parents' own accounts as pupils", {"pupil_filter": {"by": "auth", "value": "db"}}, "setting 'pupil_filter'"
+    ),
+    BadSetting(
+        "SQL as a pupils' email domain",
+        {"pupil_filter": {"by": "email_domain", "value": "school.test' OR '1'='1"}},
+        "setting 'pupil_filter'",
+    ),
+    BadSetting("an empty list of pupil cohorts", {"pupil_filter": {"by": "cohort", "value": []}}, "'pupil_filter'"),
+    # Only Moodle's or WordPress's database can tell these are wrong.
+    BadSetting("a Parent role that does not exist", {"parent_role": "guardian"}, "no Moodle role 'guardian'"),
+    BadSetting("a Parent role id that does not exist", {"parent_role": 99999}, "no Moodle role 99999"),
+    BadSetting(
+        "a role not allowed in user contexts",
+        {"parent_role": "student"},
+        "role 'student' cannot be assigned in user contexts",
+    ),
+    BadSetting("a static context that does not exist", {"static_context_ids": [1, 999999]}, "no Moodle context"),
+    BadSetting(
+        "a pupil's own context as a static context", {"static_context_ids": [PUPILS_CONTEXT]}, "belong to a user"
+    ),
+    BadSetting(
+        "a pupil cohort that does not exist",
+        {"pupil_filter": {"by": "cohort", "value": "year-7-pupils"}},
+        "no cohort with idnumber or name year-7-pupils",
+    ),
+    BadSetting("a WordPress table prefix with no tables", {"wp_table_prefix": "wpx_"}, "'wp_table_prefix' ('wpx_')"),
+)
