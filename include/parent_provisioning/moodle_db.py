@@ -44,6 +44,19 @@ class Account:
 
 
 def check_site(conn, s: Settings) -> Site:
+    try:
+        return _check_site(conn, s)
+    except Exception as exc:
+        if exc.args and exc.args[0] in (1142, 1146):  # ER_TABLEACCESS_DENIED_ERROR, ER_NO_SUCH_TABLE
+            raise SiteError(
+                f"Moodle's database refused a query ({exc.args[-1]}): is 'moodle_table_prefix' "
+                f"({s.moodle_table_prefix!r}) right, the moodle_db connection on Moodle's database, and "
+                "docs/grants.sql applied for its user?"
+            ) from exc
+        raise
+
+
+def _check_site(conn, s: Settings) -> Site:
     cur = conn.cursor()
     try:
         cfg = dict(

@@ -1077,4 +1077,7 @@ SETTINGS: tuple[BadSetting, ...] = (
         "no cohort with idnumber or name year-7-pupils",
     ),
     BadSetting("a WordPress table prefix with no tables", {"wp_table_prefix": "wpx_"}, "'wp_table_prefix' ('wpx_')"),
+    BadSetting(
+        "a Moodle table prefix with no tables", {"moodle_table_prefix": "mdlx_"}, "'moodle_table_prefix' ('mdlx_')"
+    ),
 )
