@@ -743,7 +743,7 @@ CASES: tuple[Case, ...] = (
         [("Caspian", "Delacroix", "9KM")],
         moodle=(
             parent("caspian-parent", "caspian.delacroix@example.org", "Caspian", "Delacroix"),
-            pupil("caspian-db", "Caspian", "Delacroix", "9KM", auth="db"),
+            pupil("caspian-db", "Caspian", "Delacroix", "9KM", auth="db", username="caspian.d@example.org"),
         ),
         reasons=(not_found(1, "9KM"),),
     ),
@@ -854,7 +854,7 @@ CASES: tuple[Case, ...] = (
         "children-not-linked request; the parent's `db` account exists",
         [("Lysander", "Mortimer", "9KM")],
         email="lysander.parent@example.org",
-        request={"request_type": CHILDREN_NOT_LINKED},
+        request={"request_type": CHILDREN_NOT_LINKED, "auth": False},  # the parent has an auth row
         moodle=(
             parent("lysander-parent", "lysander.parent@example.org", "Mr", "Mortimer"),
             pupil("lysander", "Lysander", "Mortimer", "9KM"),

@@ -50,19 +50,23 @@ def _email(case: Case, n: int) -> str:
 
 
 def _build(school, cases) -> dict[str, int]:
-    """Every case's Moodle people; returns {key: user id}."""
+    """Every case's Moodle people; returns {key: user id}. An active 'db' account has its auth
+    row, as a provisioned parent does (else Moodle's sync would suspend it)."""
     ids: dict[str, int] = {}
     for case in cases:
         for p in case.moodle:
             assert p.key not in ids, f"{case.name}: person {p.key} twice"
+            extra = dict(p.extra)
             if p.kind == "pupil":
-                ids[p.key] = school.pupil(p.first, p.last, p.group, **p.extra)
+                ids[p.key] = school.pupil(p.first, p.last, p.group, **extra)
             elif p.kind == "parent":
-                extra = dict(p.extra)
                 email = extra.pop("email")
-                ids[p.key] = school.user(p.first, p.last, auth="db", email=email, username=email, **extra)
+                extra.update(auth="db", email=email, username=email)
+                ids[p.key] = school.user(p.first, p.last, **extra)
             else:
-                ids[p.key] = school.user(p.first, p.last, p.group, **p.extra)
+                ids[p.key] = school.user(p.first, p.last, p.group, **extra)
+            if extra.get("auth") == "db" and not extra.get("suspended"):
+                add_auth_row(school.cfg, extra["username"], fname=p.first, sname=p.last, request_id=0)
     return ids
 
 
@@ -124,6 +128,7 @@ def test_every_bad_request_ends_precisely_and_none_stops_the_others(school, run_
     assert dr.state == "success", states
     report = next(ti for ti in dr.get_task_instances() if ti.task_id == "report").xcom_pull(task_ids="report")
     assert report["requests_taken"] == len(cases)
+    assert report["sync"].get("suspended", 0) == 0  # no parent lost an account to another's request
     assert not os.path.exists(PWNED)
 
     # One account per parent email; its links are exactly what its requests name.
