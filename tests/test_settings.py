@@ -45,6 +45,8 @@ def test_the_mass_suspension_limits_default_to_50_accounts_or_5_percent_and_acce
         ({"moodle_dir": "/m", "pupil_filter": {"by": "auth", "value": "db"}}, "pupil_filter"),
         ({"moodle_dir": "/m", "pupil_filter": {"by": "email_domain", "value": "not a domain"}}, "pupil_filter"),
         ({"moodle_dir": "/m", "max_requests_per_cycle": 0}, "max_requests_per_cycle"),
+        ({"moodle_dir": "/m", "max_requests_per_cycle": 10**30}, "max_requests_per_cycle"),  # beyond SQL's LIMIT
+        ({"moodle_dir": "/m", "modifier_user_id": 2**63}, "modifier_user_id"),  # beyond a BIGINT id
         ({"moodle_dir": "/m", "moodle_task_timeout_s": "600"}, "moodle_task_timeout_s"),
         ({"moodle_dir": "/m", "max_suspensions_per_cycle": -1}, "max_suspensions_per_cycle"),
         ({"moodle_dir": "/m", "max_suspensions_per_cycle": 2.5}, "max_suspensions_per_cycle"),

@@ -24,6 +24,9 @@ from include.parent_provisioning.wordpress import Outcome
 log = logging.getLogger(__name__)
 
 
+PARENT_UNUSABLE = ("invalid_email", "email_not_a_moodle_username", "no_auth_row", "account_other_auth")
+
+
 class CheckError(RuntimeError):
     """The cycle cannot start: the message says what to fix."""
 
@@ -113,7 +116,10 @@ def link(wp, mdl, s: Settings, site: dict, run_id: str, request_ids: Sequence[in
     accounts = moodle_db.find_accounts(mdl, s, st, emails)
     requests = validate(rows, auth, s, st, accounts)
 
-    pupils = moodle_db.find_pupils(mdl, s, st, {c.surname for r in requests if not r.reasons for c in r.children})
+    # A request with an unusable parent is not matched; one with an incomplete child is, so that
+    # staff learn every problem at once, but nothing of it is linked until the request is whole.
+    matched = {r.id: r for r in requests if not any(x.code in PARENT_UNUSABLE for x in r.reasons)}
+    pupils = moodle_db.find_pupils(mdl, s, st, {c.surname for r in matched.values() for c in r.children})
     index = PupilIndex(pupils, s.match_by)
 
     plans: list[tuple[Request, int | None, list[tuple[int, int]]]] = []
@@ -128,18 +134,11 @@ def link(wp, mdl, s: Settings, site: dict, run_id: str, request_ids: Sequence[in
                 request.reasons.append(Reason("account_suspended"))
             else:
                 parent_id = account.id
-        for child in (
-            request.children
-            if not any(
-                r.code in ("invalid_email", "email_not_a_moodle_username", "no_auth_row", "account_other_auth")
-                for r in request.reasons
-            )
-            else ()
-        ):
+        for child in request.children if request.id in matched else ():
             pupil_id, reason = index.match(child)
             if reason:
                 request.reasons.append(reason)
-            else:
+            elif parent_id is not None:
                 linked.append((child.position, pupil_id))
         plans.append((request, parent_id, linked))
 

@@ -99,11 +99,12 @@ def _append(cur, s: Settings, request_id: int, line: str, **changes) -> None:
 
 
 def _write_auth_row(cur, s: Settings, request_id: int) -> None:
-    """The auth row exactly as the WordPress plugin's approval writes it."""
+    """The auth row exactly as the WordPress plugin's approval writes it. "Title First name" is
+    cut to its column, as WordPress's (non-strict) connection stored it; strict SQL refused it."""
     cur.execute(
         f"INSERT INTO `{s.auth_table}` (username, parent_title, parent_fname, parent_sname, parent_email,"
         " description, request_id) SELECT LOWER(TRIM(parent_email)), parent_title,"
-        " CONCAT(parent_title, ' ', parent_fname), parent_sname, LOWER(TRIM(parent_email)), %s, id"
+        " LEFT(CONCAT(parent_title, ' ', parent_fname), 255), parent_sname, LOWER(TRIM(parent_email)), %s, id"
         f" FROM `{s.requests_table}` WHERE id = %s",
         (AUTH_DESCRIPTION, request_id),
     )
@@ -308,9 +309,15 @@ def validate_upload(conn, s: Settings, text: str) -> list[UploadRow]:
         values = {c: " ".join(str(raw.get(by_lower[c.lower()]) or "").split()) for c in CSV_COLUMNS}
         row = UploadRow(line=n, values=values)
         email = normalise_email(values["Parent Email"])
-        if not EMAIL_PATTERN.match(email) or len(email) > LIMITS["email"]:
+        if len(email) > LIMITS["email"]:
+            row.problems.append(f"Parent Email is longer than {LIMITS['email']} characters")
+        elif not EMAIL_PATTERN.match(email):
             row.problems.append("Parent Email is not a usable address")
-        for col, limit in (("Parent Title", 12), ("Parent First Name", 255), ("Parent Surname", 255)):
+        for col, limit in (
+            ("Parent Title", LIMITS["parent_title"]),
+            ("Parent First Name", LIMITS["name"]),
+            ("Parent Surname", LIMITS["name"]),
+        ):
             if not values[col]:
                 row.problems.append(f"{col} is empty")
             elif len(values[col]) > limit:
@@ -321,8 +328,14 @@ def validate_upload(conn, s: Settings, text: str) -> list[UploadRow]:
                 row.problems.append("Child 1 needs a first name, surname and tutor group")
             elif any(child) and not all(child):
                 row.problems.append(f"Child {k} is only partly filled in")
-            if len(child[2]) > LIMITS["tg"] or max(len(child[0]), len(child[1])) > LIMITS["name"]:
-                row.problems.append(f"Child {k} has a value longer than its column")
+            for col, value, limit in zip(
+                ("First Name", "Surname", "Tutor Group"),
+                child,
+                (LIMITS["name"], LIMITS["name"], LIMITS["tg"]),
+                strict=True,
+            ):
+                if len(value) > limit:
+                    row.problems.append(f"Child {k} {col} is longer than {limit} characters")
         if row.problems:
             row.verdict = "invalid"
         elif email in known or email in seen:

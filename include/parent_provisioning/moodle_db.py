@@ -49,6 +49,19 @@ class Account:
 
 
 def check_site(conn, s: Settings) -> Site:
+    try:
+        return _check_site(conn, s)
+    except Exception as exc:
+        if exc.args and exc.args[0] in (1142, 1146):  # ER_TABLEACCESS_DENIED_ERROR, ER_NO_SUCH_TABLE
+            raise SiteError(
+                f"Moodle's database refused a query ({exc.args[-1]}): is 'moodle_table_prefix' "
+                f"({s.moodle_table_prefix!r}) right, the moodle_db connection on Moodle's database, and "
+                "docs/grants.sql applied for its user?"
+            ) from exc
+        raise
+
+
+def _check_site(conn, s: Settings) -> Site:
     cur = conn.cursor()
     try:
         cfg = dict(
@@ -81,17 +94,23 @@ def check_site(conn, s: Settings) -> Site:
         if not system:
             raise SiteError("Moodle has no system context: is 'moodle_table_prefix' right?")
         if s.static_context_ids:
-            found = {
-                r[0]
-                for r in sql.rows(
+            found = dict(
+                sql.rows(
                     cur,
-                    f"SELECT id FROM `{s.mdl('context')}` WHERE id IN ({sql.marks(len(s.static_context_ids))})",
+                    f"SELECT id, contextlevel FROM `{s.mdl('context')}`"
+                    f" WHERE id IN ({sql.marks(len(s.static_context_ids))})",
                     s.static_context_ids,
                 )
-            }
+            )
             missing = [c for c in s.static_context_ids if c not in found]
             if missing:
                 raise SiteError(f"setting 'static_context_ids': no Moodle context with id {missing}")
+            users = [c for c in s.static_context_ids if found[c] == CONTEXT_USER]
+            if users:
+                raise SiteError(
+                    f"setting 'static_context_ids': context(s) {users} belong to a user: every parent would be "
+                    "linked to that person; give the system, category or course contexts parents share"
+                )
         pf = s.pupil_filter
         if pf.by == "cohort":
             cohorts = sql.rows(

@@ -30,16 +30,34 @@ def normalise_email(value: str | None) -> str:
     return (value or "").strip().lower()
 
 
+_ACCENTED_SCRIPTS = ("LATIN ", "GREEK ", "CYRILLIC ", "ARABIC ", "HEBREW ")
+
+
 def fold(value: str | None) -> str:
-    """A name or tutor group as compared when matching: case, accents and spacing ignored
-    (MariaDB's utf8mb4_unicode_ci compares the same way, so SQL pre-filtering agrees)."""
-    text = unicodedata.normalize("NFKD", (value or "").strip())
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return " ".join(text.casefold().split())
+    """A name or tutor group as compared when matching: case, spacing and accents ignored,
+    never more loosely than MariaDB's utf8mb4_unicode_ci (which pre-filters the pupils).
+    Only marks on Latin, Greek, Cyrillic, Arabic and Hebrew letters are accents: elsewhere a
+    mark spells another name (a Devanagari virama), and a mark on nothing is not nothing."""
+    kept: list[str] = []
+    accents_ignored = False
+    for ch in unicodedata.normalize("NFKD", (value or "").strip()):
+        if not unicodedata.combining(ch):
+            accents_ignored = unicodedata.name(ch, "").startswith(_ACCENTED_SCRIPTS)
+        elif accents_ignored:
+            continue
+        kept.append(ch)
+    return " ".join("".join(kept).casefold().split())
 
 
 def fold_group(value: str | None) -> str:
     return "".join(fold(value).split())
+
+
+def tidy(value: str | None) -> str:
+    """A form field as the cycle uses it: every run of whitespace (newlines, tabs, doubled or
+    non-breaking spaces) one space, so a value cannot start a new comment line, and the SQL
+    pre-filter looks for the name that fold() compares."""
+    return " ".join((value or "").split())
 
 
 @dataclass(frozen=True)
@@ -74,9 +92,7 @@ def from_row(row: dict, match_by: str = "name_and_tutor_group", extended_usernam
     need_group = match_by == "name_and_tutor_group"
     seen: set[tuple[str, str, str]] = set()
     for position, prefix in ((1, "child"), (2, "child2"), (3, "child3")):
-        fname = (row.get(f"{prefix}_fname") or "").strip()
-        sname = (row.get(f"{prefix}_sname") or "").strip()
-        group = (row.get(f"{prefix}_tg") or "").strip()
+        fname, sname, group = (tidy(row.get(f"{prefix}_{col}")) for col in ("fname", "sname", "tg"))
         if not (fname or sname or group):
             if position == 1:
                 request.reasons.append(Reason("no_first_child"))

@@ -84,9 +84,12 @@ def _fail(key: str, message: str) -> SettingsError:
     return SettingsError(f"setting '{key}' in Variable '{VARIABLE_KEY}': {message}")
 
 
+_MAX_INT = 2**63 - 1  # the database's BIGINT: ids and LIMIT; JSON numbers have no bound
+
+
 def _int(key: str, value: Any, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _fail(key, f"must be a whole number >= {minimum}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= _MAX_INT:
+        raise _fail(key, f"must be a whole number from {minimum} to {_MAX_INT}, got {value!r}")
     return value
 
 

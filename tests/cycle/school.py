@@ -94,41 +94,43 @@ class School:
         fname="Ann",
         sname="Lee",
         request_type="I do not currently have a Moodle Account.",
+        **columns,
     ) -> int:
-        """children: up to three (first, surname, tutor group) tuples."""
+        """children: up to three (first, surname, tutor group) tuples (None: a NULL column).
+        columns: any other column of the requests table, as the form or a legacy row left it."""
         kids = list(children) + [("", "", "")] * (3 - len(children))
         now = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        row = {
+            "parent_title": title,
+            "parent_fname": fname,
+            "parent_sname": sname,
+            "parent_email": email,
+            "status": status,
+            "system_comment": f"{now} Request received.",
+            "date_created": now,
+            "date_approved": now if status == "approved" else None,
+            "remote_ip_addr": "203.0.113.9",
+            "request_type": request_type,
+        }
+        for prefix, kid in zip(("child", "child2", "child3"), kids, strict=True):
+            row.update(zip((f"{prefix}_fname", f"{prefix}_sname", f"{prefix}_tg"), kid, strict=True))
+        row.update(columns)
         conn = mariadb.admin_connect(self.cfg.wp_db)
         try:
             with mariadb.cursor(conn) as cur:
                 cur.execute(
-                    f"INSERT INTO `{self.cfg.wp_requests_table}` (parent_title, parent_fname, parent_sname,"
-                    " child_fname, child_sname, child_tg, parent_email, child2_fname, child2_sname, child2_tg,"
-                    " child3_fname, child3_sname, child3_tg, status, system_comment, date_created, date_approved,"
-                    " remote_ip_addr, request_type) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                    (
-                        title,
-                        fname,
-                        sname,
-                        *kids[0],
-                        email,
-                        *kids[1],
-                        *kids[2],
-                        status,
-                        f"{now} Request received.",
-                        now,
-                        now if status == "approved" else None,
-                        "203.0.113.9",
-                        request_type,
-                    ),
+                    f"INSERT INTO `{self.cfg.wp_requests_table}` ({', '.join(row)})"
+                    f" VALUES ({', '.join(['%s'] * len(row))})",
+                    tuple(row.values()),
                 )
                 rid = cur.lastrowid
                 if auth:
                     clean = email.strip().lower()
+                    # As WordPress stores it: its connection is not strict, so a long name is cut to the column.
                     cur.execute(
                         f"INSERT INTO `{self.cfg.wp_auth_table}` (username, parent_title, parent_fname, parent_sname,"
                         " parent_email, description, request_id) VALUES (%s,%s,%s,%s,%s,'Parent Moodle Account',%s)",
-                        (clean, title, f"{title} {fname}", sname, clean, rid),
+                        (clean, title, f"{title} {fname}"[:255], sname, clean, rid),
                     )
         finally:
             conn.close()
