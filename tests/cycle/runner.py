@@ -3,10 +3,14 @@
     python -m tests.cycle.runner SPEC.json
 
 SPEC: {"out": path, "conf": {...}, "retries": 0, "retry_delay_s": 1, "logical_date": iso or null,
-       "kill_after": "module:function" or null, "kill_after_task": task_id or null}
+       "kill_after": "module:function[@N]" or null, "kill_after_sql": "text[@N]" or null,
+       "kill_after_task": task_id or null}
 
 - kill_after: SIGKILL this process right after that function returns (its statements sent,
   its transaction not committed unless it commits itself), the way a node dies mid-task.
+  `@N`: on its Nth call in the run (collect and link_children both write outcomes, say).
+- kill_after_sql: SIGKILL it right after the server answered the Nth statement containing
+  this text, before the code that sent it goes on (a batch half-written, not committed).
 - kill_after_task: SIGKILL it as soon as that task has succeeded, before the next one starts.
 The run's id, logical date and task states are written to `out` as soon as they are known
 (before any kill), so the test can clear and re-run the same run afterwards.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import itertools
 import json
 import os
 import signal
@@ -52,17 +57,42 @@ class _Watch:
             _die()
 
 
+def _nth(target: str) -> tuple[str, int]:
+    what, _, nth = target.rpartition("@") if "@" in target else (target, "", "1")
+    return what, int(nth)
+
+
 def _kill_after(target: str) -> None:
+    target, nth = _nth(target)
     module_name, func_name = target.split(":")
     module = importlib.import_module(module_name)
     original = getattr(module, func_name)
+    calls = itertools.count(1)
 
     @functools.wraps(original)
     def wrapper(*args, **kwargs):
-        original(*args, **kwargs)
-        _die()
+        result = original(*args, **kwargs)
+        if next(calls) == nth:
+            _die()
+        return result
 
     setattr(module, func_name, wrapper)
+
+
+def _kill_after_sql(target: str) -> None:
+    text, nth = _nth(target)
+    from MySQLdb.cursors import BaseCursor
+
+    original = BaseCursor._query
+    seen = itertools.count(1)
+
+    def query(self, q):
+        result = original(self, q)
+        if text.encode() in (q if isinstance(q, bytes) else q.encode()) and next(seen) == nth:
+            _die()
+        return result
+
+    BaseCursor._query = query
 
 
 def migrate(home: Path) -> None:
@@ -106,6 +136,8 @@ def main(spec_path: str) -> int:
     get_listener_manager().add_listener(_Watch(out, spec.get("kill_after_task")))
     if spec.get("kill_after"):
         _kill_after(spec["kill_after"])
+    if spec.get("kill_after_sql"):
+        _kill_after_sql(spec["kill_after_sql"])
     dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).get_dag(DAG_ID)
     for t in dag.tasks:
         t.retries = spec.get("retries", 0)
