@@ -4,15 +4,28 @@ that of an undisturbed run of the same school. Each case records itself in RELIA
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import json
 import pprint
+import re
+import threading
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
+from airflow.listeners import hookimpl
 
-from tests.cycle import end_state
+from testbed import mariadb, moodle_site
+from testbed.moodle_site import SYNC_USERS
+from tests.cycle import end_state, runner
 from tests.cycle.conftest import run_dag
 from tests.cycle.proxy import proxied
 from tests.cycle.school import School, use_settings
 from tests.reliability import record
+from tests.testbed.helpers import moodle_rows
 
 SETTINGS = {"static_context_ids": [1]}
 CHILDREN_NOT_LINKED = "One or more of my children is not linked correctly to my account (please provide details below)."
@@ -62,8 +75,10 @@ def undisturbed(bed, provisioning_dag):
 
 
 @pytest.fixture
-def school(fresh):
+def school(undisturbed, fresh):
+    """The same school on a fresh test bed (after the undisturbed run, which resets the bed too)."""
     use_settings(fresh, **SETTINGS)
+    moodle_site.lay_out(fresh.cfg, fresh.layout, lock_wait_s=1)  # Moodle waits 10 s for a lock; 1 s is enough here
     return build(School(fresh))
 
 
@@ -82,6 +97,18 @@ def nothing_marked(school: School) -> bool:
     """No request changed: all approved, each with only the line it was received with."""
     return all(
         r["status"] == "approved" and "\n" not in r["system_comment"] for r in school.wp_rows("SELECT * FROM {req}")
+    )
+
+
+def left_behind(school: School) -> str:
+    """What a disturbed run left, in words that do not change from run to run."""
+    accounts = len(school.moodle_rows("SELECT id FROM {user} WHERE auth='db'"))
+    contexts = len(school.moodle_rows("SELECT id FROM {context} WHERE contextlevel=30"))
+    marked = sum("\n" in r["system_comment"] for r in school.wp_rows("SELECT system_comment FROM {req}"))
+    cycle = [c["state"] for c in school.wp_rows("SELECT state FROM {cycles}")]
+    return (
+        f"{accounts} db accounts, {contexts} user contexts, {links(school)} role assignments, {marked} requests "
+        f"marked, cycle record {cycle[0] if cycle else 'absent'}"
     )
 
 
@@ -165,3 +192,326 @@ def test_a_database_connection_cut_mid_task_leaves_nothing_half_written(school, 
         + ("the COMMIT took effect" if committed else "nothing of its transaction stays"),
         f"re-run: {LIKE_UNDISTURBED}",
     )
+
+
+# --- MariaDB refusing connections for a while -------------------------------------------------------------
+
+
+class _AtTaskStart:
+    """A listener that does `action` once, as the task `task_id` starts (in this process: dag.test)."""
+
+    def __init__(self, task_id: str, action):
+        self.task_id, self.action, self.done = task_id, action, False
+
+    @hookimpl
+    def on_task_instance_running(self, previous_state, task_instance):
+        if task_instance.task_id == self.task_id and not self.done:
+            self.done = True
+            self.action()
+
+
+@contextmanager
+def at_task_start(task_id: str, action):
+    from airflow.sdk.listener import get_listener_manager
+
+    listener = _AtTaskStart(task_id, action)
+    get_listener_manager().add_listener(listener)
+    try:
+        yield listener
+    finally:
+        get_listener_manager().pm.unregister(listener)
+
+
+def test_mariadb_refusing_connections_for_a_while_is_ridden_out_by_the_retries(school, fresh, run_cycle, undisturbed):
+    with proxied(fresh, "wordpress_db", "moodle_db") as proxies:
+
+        def refuse():
+            for proxy in proxies.values():
+                proxy.refuse_for(5)
+
+        with at_task_start("link_children", refuse) as listener:
+            dr, states = run_cycle(retries=4, retry_delay_s=2)
+    assert listener.done and dr.state == "success", states
+    tries = task(dr, "link_children").try_number
+    assert tries >= 3  # refused for 5 s, retried every 2 s
+    assert_like_undisturbed(school, undisturbed)
+    record(
+        "faults",
+        "MariaDB refusing connections for 5 s",
+        "TCP proxies on both databases stop listening as link_children starts, then listen again",
+        "link_children's tries fail to connect (refused) until MariaDB is back; the next try succeeds",
+        f"the task's own retries: {LIKE_UNDISTURBED}",
+    )
+
+
+# --- SSH: the stream cut, sshd stopped, a sync past its timeout -----------------------------------------------
+
+
+def test_the_ssh_stream_cut_during_the_sync_is_retried(school, fresh, run_cycle, undisturbed, capfd):
+    moodle_site.set_fault(school.cfg, SYNC_USERS, hang=3, times=1)
+    capfd.readouterr()
+    with proxied(fresh, "moodle_ssh") as proxies:
+        proxies["moodle_ssh"].cut_after(1.5)
+        dr, states = run_cycle(retries=3, retry_delay_s=1)
+        assert proxies["moodle_ssh"].cuts == 1
+    out = capfd.readouterr().out
+    assert dr.state == "success", states
+    assert task(dr, "sync_users").try_number >= 2
+    assert "the SSH session to the Moodle server ended before Moodle's task did (no exit status)" in out
+    assert_like_undisturbed(school, undisturbed)
+    record(
+        "faults",
+        "SSH stream cut during the user sync",
+        "a TCP proxy in front of sshd cuts the sync's connection 1.5 s in (the sync hangs 3 s)",
+        "sync_users' try fails: 'the SSH session to the Moodle server ended before Moodle's task did'",
+        f"the task's own retry: {LIKE_UNDISTURBED}",
+    )
+
+
+def test_sshd_stopped_during_the_sync(school, fresh, run_cycle, undisturbed, capfd):
+    moodle_site.set_fault(school.cfg, SYNC_USERS, hang=3, times=1)
+    capfd.readouterr()
+    logins = fresh.ssh.log.read_text().count("Accepted publickey")
+    stopped = threading.Event()
+
+    def stop_during_the_sync():
+        deadline = time.monotonic() + 30
+        while fresh.ssh.log.read_text().count("Accepted publickey") == logins and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        fresh.ssh.stop()
+        stopped.set()
+        time.sleep(6)  # past the sync's end: the password task's connection finds no sshd
+        fresh.ssh.start()
+
+    stopper = threading.Thread(target=stop_during_the_sync)
+    stopper.start()
+    try:
+        dr, states = run_cycle(retries=3, retry_delay_s=2)
+    finally:
+        stopper.join()
+        fresh.ssh.start()  # the session's sshd: whatever happened, the next test needs it
+    assert stopped.is_set() and dr.state == "success", states
+    assert task(dr, "sync_users").try_number == 1  # its session outlived the listening sshd
+    assert "Failed to connect. Sleeping before retry attempt" in capfd.readouterr().out  # send_passwords'
+    assert_like_undisturbed(school, undisturbed)
+    record(
+        "faults",
+        "sshd stopped during the user sync",
+        "the test bed's sshd stopped 0.5 s into the sync (hanging 3 s), started again 6 s later",
+        "the open session finishes the sync (as with systemd's KillMode=process); the next SSH "
+        "connection is refused until sshd is back",
+        f"reconnects and retries carry the run: {LIKE_UNDISTURBED}",
+    )
+
+
+def test_a_sync_hanging_past_its_timeout_fails_and_a_rerun_after_it_ends_succeeds(
+    school, fresh, run_cycle, undisturbed, capfd, monkeypatch
+):
+    from include.parent_provisioning import settings
+
+    load = settings.load  # the setting's floor is 10 s; 2 s keeps the test short
+    monkeypatch.setattr(settings, "load", lambda: dataclasses.replace(load(), moodle_task_timeout_s=2))
+    moodle_site.set_fault(school.cfg, SYNC_USERS, hang=6, times=1)
+    capfd.readouterr()
+    dr, states = run_cycle(retries=1)
+    out = capfd.readouterr().out
+    assert states["sync_users"] == "failed" and states["link_children"] == "upstream_failed", states
+    assert "ran longer than moodle_task_timeout_s=2s; it may still be running on the Moodle server" in out
+    assert "could not obtain the task lock (exit 130)" in out  # the retry: the hung sync still holds it
+    assert nothing_marked(school) and links(school) == 0
+    with moodle_site.hold_lock(school.cfg, SYNC_USERS):
+        pass  # the hung sync has ended
+    monkeypatch.setattr(settings, "load", load)
+    dr2, states = run_cycle(rerun=dr)
+    assert dr2.state == "success", states
+    assert_like_undisturbed(school, undisturbed)
+    record(
+        "faults",
+        "a user sync hanging past moodle_task_timeout_s",
+        "the double hangs 6 s; moodle_task_timeout_s = 2",
+        "sync_users fails: 'ran longer than moodle_task_timeout_s=2s'; its retry: task lock held (exit 130)",
+        f"re-run once the hung sync ended: {LIKE_UNDISTURBED}",
+    )
+
+
+# --- every failure exit and message of Moodle's CLI -----------------------------------------------------------
+
+
+@contextmanager
+def _double_fault(cfg, **spec):
+    moodle_site.set_fault(cfg, SYNC_USERS, **spec)
+    try:
+        yield
+    finally:
+        moodle_site.clear_faults(cfg)
+
+
+@contextmanager
+def _moodle_config(cfg, name, value, plugin=None):
+    table, where = ("config_plugins", (plugin, name)) if plugin else ("config", (name,))
+    sql = f"SELECT value FROM {{{table}}} WHERE {'plugin=%s AND ' if plugin else ''}name=%s"
+    [before] = moodle_rows(cfg, sql, where)
+    mariadb.set_moodle_config(cfg, name, value, plugin)
+    try:
+        yield
+    finally:
+        mariadb.set_moodle_config(cfg, name, before["value"], plugin)
+
+
+MOODLE_FAILURES = {
+    # case: (how it is injected, the fault, the task's message, retried?)
+    "Moodle task throws: exit 0 and 'Scheduled task failed'": (
+        "the double's task throws 'Error reading from database'",
+        lambda cfg: _double_fault(cfg, throw="Error reading from database"),
+        "Moodle reported a failed task (exit status 0)",
+        True,
+    ),
+    "auth_db plugin disabled": (
+        "Moodle config auth = 'email'",
+        lambda cfg: _moodle_config(cfg, "auth", "email"),
+        "External database authentication (auth_db) is disabled",
+        False,
+    ),
+    "external auth database unreachable": (
+        "auth_db's host set to a closed port",
+        lambda cfg: _moodle_config(cfg, "host", "127.0.0.1:1", plugin="auth_db"),
+        "Could not connect to the specified authentication database",
+        True,
+    ),
+    "unknown task: exit 1": (
+        "the double does not know the sync task (plugin missing)",
+        lambda cfg: _double_fault(cfg, not_installed=True),
+        "Moodle does not know the task",
+        False,
+    ),
+    "cron disabled: exit 1": (
+        "Moodle config cron_enabled = 0",
+        lambda cfg: _moodle_config(cfg, "cron_enabled", "0"),
+        "Moodle's cron is disabled",
+        False,
+    ),
+    "upgrade pending: exit 1": (
+        "Moodle config version older than the code's",
+        lambda cfg: _moodle_config(cfg, "version", "2024100700.00"),
+        "Moodle has an upgrade pending",
+        False,
+    ),
+    "cron lock held: exit 129": (
+        "Moodle's cron lock held by another process",
+        lambda cfg: moodle_site.hold_lock(cfg, "core_cron"),
+        "could not obtain the cron lock (exit 129)",
+        True,
+    ),
+    "task lock held: exit 130": (
+        "the sync task's lock held by another process",
+        lambda cfg: moodle_site.hold_lock(cfg, SYNC_USERS),
+        "could not obtain the task lock (exit 130)",
+        True,
+    ),
+    "PHP fatal error half-way through the users: exit 255": (
+        "the double dies with a PHP fatal error after 2 users",
+        lambda cfg: _double_fault(cfg, crash_after=2),
+        "Moodle CLI exited with 255: PHP Fatal error",
+        True,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MOODLE_FAILURES))
+def test_each_moodle_cli_failure_stops_the_run_before_linking_and_a_rerun_converges(
+    school, run_cycle, undisturbed, capfd, case
+):
+    injected, fault, message, retried = MOODLE_FAILURES[case]
+    capfd.readouterr()
+    with fault(school.cfg):
+        dr, states = run_cycle(retries=1)
+    out = capfd.readouterr().out
+    assert states["sync_users"] == "failed" and states["link_children"] == "upstream_failed", states
+    assert task(dr, "sync_users").try_number == (2 if retried else 1)
+    assert message in out
+    assert nothing_marked(school) and links(school) == 0
+    assert [c["state"] for c in school.wp_rows("SELECT state FROM {cycles}")] == ["running"]
+    dr2, states = run_cycle(rerun=dr)
+    assert dr2.state == "success", states
+    assert_like_undisturbed(school, undisturbed)
+    record(
+        "faults",
+        case,
+        injected,
+        f"sync_users fails {'after its retry' if retried else 'at once, not retried'}: '{message}'; "
+        "nothing linked or marked",
+        f"fault removed, re-run: {LIKE_UNDISTURBED}",
+    )
+
+
+def test_the_moodle_double_crashing_half_way_is_finished_by_the_retry(school, run_cycle, undisturbed, capfd):
+    moodle_site.set_fault(school.cfg, SYNC_USERS, crash_after=2, times=1)
+    capfd.readouterr()
+    dr, states = run_cycle(retries=1)
+    assert dr.state == "success", states
+    assert task(dr, "sync_users").try_number == 2
+    tries = re.findall(r"Moodle \\auth_db\\task\\sync_users: (\{.*\})", capfd.readouterr().out)
+    assert [(t["exit_status"], t.get("created")) for t in map(ast.literal_eval, tries)] == [(255, 2), (0, 3)]
+    assert_like_undisturbed(school, undisturbed)
+    record(
+        "faults",
+        "the Moodle double crashing half-way through its users",
+        "a PHP fatal error after 2 of 5 new users, once",
+        "sync_users' first try fails (exit 255); 2 accounts made",
+        f"the task's own retry makes the other 3: {LIKE_UNDISTURBED}",
+    )
+
+
+# --- the task process killed (SIGKILL) inside each task and between tasks -------------------------------------
+
+KILLS = {
+    # case: the runner's kill point. One per state a dead process can leave: points that leave the same rows
+    # (say, inside sync_users once Moodle's sync is done, and just after it) are one case.
+    "SIGKILL between check and collect: cycle record and lock written": {"kill_after_task": "check"},
+    "SIGKILL in collect: outcomes sent, not committed": {
+        "kill_after_sql": "INSERT INTO `{w}parent_provisioning_outcomes`"
+    },
+    "SIGKILL between sync_users and link_children: accounts made": {"kill_after_task": "sync_users"},
+    "SIGKILL in link_children: contexts and role assignments sent, not committed": {
+        "kill_after": "include.parent_provisioning.moodle_db:ensure_role_assignments"
+    },
+    "SIGKILL in link_children: Moodle committed, outcomes sent": {
+        "kill_after_sql": "INSERT INTO `{w}parent_provisioning_outcomes`@2"
+    },
+    "SIGKILL between link_children and send_passwords": {"kill_after_task": "link_children"},
+    "SIGKILL in send_passwords: the passwords mailed": {
+        "kill_after": "include.parent_provisioning.moodle_cli:run_task@2"
+    },
+    "SIGKILL in mark: requests updated, not committed": {
+        "kill_after_sql": "UPDATE `{w}tvs_parent_moodle_provisioning` r JOIN"
+    },
+    "SIGKILL between mark and report: requests marked": {"kill_after_task": "mark"},
+    "SIGKILL in report: cycle finished, lock kept": {
+        "kill_after": "include.parent_provisioning.wordpress:finish_cycle"
+    },
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def runners(tmp_path_factory):
+    """Started with the module, so the first runner is warm by the time the SIGKILL cases come."""
+    ahead = runner.Ahead(tmp_path_factory.mktemp("runners"))
+    yield ahead
+    ahead.close()
+
+
+@pytest.mark.parametrize("case", list(KILLS))
+def test_a_task_process_killed_mid_cycle_converges_on_rerun(school, run_cycle, undisturbed, runners, case):
+    spec = {k: v.format(w=school.cfg.wp_prefix) for k, v in KILLS[case].items()}
+    logical_date = datetime.now(UTC).replace(microsecond=0)
+    when = logical_date.isoformat()
+    proc, out, log = runners.launch(logical_date=when, run_after=when, **spec)
+    assert proc.wait(timeout=120) == -9, log.read_text()[-3000:]
+    left = left_behind(school)
+    dr, states = run_cycle(rerun=SimpleNamespace(logical_date=logical_date, run_after=logical_date))
+    assert dr.state == "success", states
+    assert dr.run_id == json.loads(out.read_text())["run_id"]  # the same run, cleared and run again
+    assert_like_undisturbed(school, undisturbed)
+    point = ", ".join(f"{k}={v}" for k, v in KILLS[case].items()).replace("include.parent_provisioning.", "")
+    record("faults", case, f"the run's process SIGKILLed ({point})", f"left: {left}", f"re-run: {LIKE_UNDISTURBED}")
