@@ -125,24 +125,25 @@ class Proxy:
             link = _Link(client, server)
             with self._lock:
                 self._links.append(link)
-            threading.Thread(target=self._pump_up, args=(link,), daemon=True).start()
-            threading.Thread(target=self._pump_down, args=(link,), daemon=True).start()
+            for upstream in (True, False):
+                threading.Thread(target=self._pump, args=(link, upstream), daemon=True).start()
             if self._cut_after_s is not None:
                 delay, self._cut_after_s = self._cut_after_s, None
                 timer = threading.Timer(delay, self._cut, args=(link,))
                 timer.daemon = True
                 timer.start()
 
-    def _pump_up(self, link: _Link) -> None:
-        """Client to server, watching for the cut patterns."""
+    def _pump(self, link: _Link, upstream: bool) -> None:
+        """One direction of a link: client to server (watched for the cut patterns) or back."""
+        src, dst = (link.client, link.server) if upstream else (link.server, link.client)
         while not link.closed.is_set():
             try:
-                data = link.client.recv(_CHUNK)
+                data = src.recv(_CHUNK)
             except OSError:
                 break
             if not data:
                 break
-            if self._completes_patterns(link, data):
+            if upstream and self._completes_patterns(link, data):
                 if self._after:
                     link.mute = True
                     with contextlib.suppress(OSError):
@@ -150,24 +151,10 @@ class Proxy:
                     time.sleep(_ANSWER_WAIT_S)
                 self._cut_all()
                 return
-            try:
-                link.server.sendall(data)
-            except OSError:
-                break
-        self._drop(link)
-
-    def _pump_down(self, link: _Link) -> None:
-        while not link.closed.is_set():
-            try:
-                data = link.server.recv(_CHUNK)
-            except OSError:
-                break
-            if not data:
-                break
             if link.mute:
                 continue
             try:
-                link.client.sendall(data)
+                dst.sendall(data)
             except OSError:
                 break
         self._drop(link)

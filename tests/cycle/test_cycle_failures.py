@@ -4,33 +4,25 @@ Each of Moodle's failure exits, and each injected fault, is in the fault matrix 
 from __future__ import annotations
 
 import re
-import threading
 import time
 
 from testbed import moodle_site
 from testbed.moodle_site import SEND_PASSWORDS
-from tests.cycle.school import snapshot, use_settings
+from tests.cycle.school import in_the_background, snapshot, use_settings
 
 
 def test_a_held_moodle_lock_is_retried(school, run_cycle, fresh):
     school.pupil("Bo", "Ray", "7RB")
     rid = school.request("bo.ray@example.org", [("Bo", "Ray", "7RB")])
-    logins = fresh.ssh.log.read_text().count("Accepted publickey")
-    done = threading.Event()
+    logins = fresh.ssh.logins()
 
-    def hold_until_the_sync_was_refused():
+    def hold_until_the_sync_was_refused(done):
         with moodle_site.hold_lock(school.cfg, "core_cron"):
-            while fresh.ssh.log.read_text().count("Accepted publickey") == logins and not done.is_set():
-                time.sleep(0.1)
+            fresh.ssh.wait_for_login(logins, timeout_s=120, stop=done)
             time.sleep(4)  # the double waits 2 s for the lock, then exits 129
 
-    holder = threading.Thread(target=hold_until_the_sync_was_refused)
-    holder.start()
-    try:
+    with in_the_background(hold_until_the_sync_was_refused):
         dr, states = run_cycle(retries=3, retry_delay_s=2)
-    finally:
-        done.set()
-        holder.join()
     assert dr.state == "success", states
     sync = next(ti for ti in dr.get_task_instances() if ti.task_id == "sync_users")
     assert sync.try_number >= 2

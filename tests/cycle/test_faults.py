@@ -23,7 +23,7 @@ from testbed.moodle_site import SYNC_USERS
 from tests.cycle import end_state, runner
 from tests.cycle.conftest import run_dag
 from tests.cycle.proxy import proxied
-from tests.cycle.school import School, use_settings
+from tests.cycle.school import School, in_the_background, use_settings
 from tests.reliability import record
 from tests.testbed.helpers import moodle_rows
 
@@ -82,11 +82,13 @@ def school(undisturbed, fresh):
     return build(School(fresh))
 
 
-def assert_like_undisturbed(school: School, undisturbed: dict) -> None:
+def assert_like_undisturbed(school: School, undisturbed: dict, case: str, injected: str, disturbed: str, how: str):
+    """The end state equals the undisturbed run's; then the case's row goes into RELIABILITY.md."""
     state = end_state.capture(school.cfg)
     assert state["comment_lines_wrong"] == []
     diff = end_state.differences(state, undisturbed)
     assert diff == {}, pprint.pformat(diff, width=150)
+    record("faults", case, injected, disturbed, f"{how}: {LIKE_UNDISTURBED}")
 
 
 def task(dr, task_id: str):
@@ -182,15 +184,15 @@ def test_a_database_connection_cut_mid_task_leaves_nothing_half_written(school, 
         assert nothing_marked(school) == (task_id != "mark" or not committed)
         dr2, states = run_cycle(rerun=dr)
     assert dr2.state == "success", states
-    assert_like_undisturbed(school, undisturbed)
-    record(
-        "faults",
+    assert_like_undisturbed(
+        school,
+        undisturbed,
         case,
         f"a TCP proxy on {conn_id} cuts the connection at {statement} "
         f"({'delivered, answer held back' if delivered else 'not delivered'}), once",
         f"{task_id} fails: lost connection; "
         + ("the COMMIT took effect" if committed else "nothing of its transaction stays"),
-        f"re-run: {LIKE_UNDISTURBED}",
+        "re-run",
     )
 
 
@@ -234,13 +236,13 @@ def test_mariadb_refusing_connections_for_a_while_is_ridden_out_by_the_retries(s
     assert listener.done and dr.state == "success", states
     tries = task(dr, "link_children").try_number
     assert tries >= 3  # refused for 5 s, retried every 2 s
-    assert_like_undisturbed(school, undisturbed)
-    record(
-        "faults",
+    assert_like_undisturbed(
+        school,
+        undisturbed,
         "MariaDB refusing connections for 5 s",
         "TCP proxies on both databases stop listening as link_children starts, then listen again",
         "link_children's tries fail to connect (refused) until MariaDB is back; the next try succeeds",
-        f"the task's own retries: {LIKE_UNDISTURBED}",
+        "the task's own retries",
     )
 
 
@@ -258,50 +260,46 @@ def test_the_ssh_stream_cut_during_the_sync_is_retried(school, fresh, run_cycle,
     assert dr.state == "success", states
     assert task(dr, "sync_users").try_number >= 2
     assert "the SSH session to the Moodle server ended before Moodle's task did (no exit status)" in out
-    assert_like_undisturbed(school, undisturbed)
-    record(
-        "faults",
+    assert_like_undisturbed(
+        school,
+        undisturbed,
         "SSH stream cut during the user sync",
         "a TCP proxy in front of sshd cuts the sync's connection 1.5 s in (the sync hangs 3 s)",
         "sync_users' try fails: 'the SSH session to the Moodle server ended before Moodle's task did'",
-        f"the task's own retry: {LIKE_UNDISTURBED}",
+        "the task's own retry",
     )
 
 
 def test_sshd_stopped_during_the_sync(school, fresh, run_cycle, undisturbed, capfd):
     moodle_site.set_fault(school.cfg, SYNC_USERS, hang=3, times=1)
     capfd.readouterr()
-    logins = fresh.ssh.log.read_text().count("Accepted publickey")
+    logins = fresh.ssh.logins()
     stopped = threading.Event()
 
-    def stop_during_the_sync():
-        deadline = time.monotonic() + 30
-        while fresh.ssh.log.read_text().count("Accepted publickey") == logins and time.monotonic() < deadline:
-            time.sleep(0.1)
+    def stop_during_the_sync(_):
+        fresh.ssh.wait_for_login(logins)
         time.sleep(0.5)
         fresh.ssh.stop()
         stopped.set()
         time.sleep(6)  # past the sync's end: the password task's connection finds no sshd
         fresh.ssh.start()
 
-    stopper = threading.Thread(target=stop_during_the_sync)
-    stopper.start()
     try:
-        dr, states = run_cycle(retries=3, retry_delay_s=2)
+        with in_the_background(stop_during_the_sync):
+            dr, states = run_cycle(retries=3, retry_delay_s=2)
     finally:
-        stopper.join()
-        fresh.ssh.start()  # the session's sshd: whatever happened, the next test needs it
+        fresh.ssh.start()  # whatever happened: the other tests need it (a no-op if it runs)
     assert stopped.is_set() and dr.state == "success", states
     assert task(dr, "sync_users").try_number == 1  # its session outlived the listening sshd
     assert "Failed to connect. Sleeping before retry attempt" in capfd.readouterr().out  # send_passwords'
-    assert_like_undisturbed(school, undisturbed)
-    record(
-        "faults",
+    assert_like_undisturbed(
+        school,
+        undisturbed,
         "sshd stopped during the user sync",
         "the test bed's sshd stopped 0.5 s into the sync (hanging 3 s), started again 6 s later",
         "the open session finishes the sync (as with systemd's KillMode=process); the next SSH "
         "connection is refused until sshd is back",
-        f"reconnects and retries carry the run: {LIKE_UNDISTURBED}",
+        "reconnects and retries carry the run",
     )
 
 
@@ -325,13 +323,13 @@ def test_a_sync_hanging_past_its_timeout_fails_and_a_rerun_after_it_ends_succeed
     monkeypatch.setattr(settings, "load", load)
     dr2, states = run_cycle(rerun=dr)
     assert dr2.state == "success", states
-    assert_like_undisturbed(school, undisturbed)
-    record(
-        "faults",
+    assert_like_undisturbed(
+        school,
+        undisturbed,
         "a user sync hanging past moodle_task_timeout_s",
         "the double hangs 6 s; moodle_task_timeout_s = 2",
         "sync_users fails: 'ran longer than moodle_task_timeout_s=2s'; its retry: task lock held (exit 130)",
-        f"re-run once the hung sync ended: {LIKE_UNDISTURBED}",
+        "re-run once the hung sync ended",
     )
 
 
@@ -434,14 +432,14 @@ def test_each_moodle_cli_failure_stops_the_run_before_linking_and_a_rerun_conver
     assert [c["state"] for c in school.wp_rows("SELECT state FROM {cycles}")] == ["running"]
     dr2, states = run_cycle(rerun=dr)
     assert dr2.state == "success", states
-    assert_like_undisturbed(school, undisturbed)
-    record(
-        "faults",
+    assert_like_undisturbed(
+        school,
+        undisturbed,
         case,
         injected,
         f"sync_users fails {'after its retry' if retried else 'at once, not retried'}: '{message}'; "
         "nothing linked or marked",
-        f"fault removed, re-run: {LIKE_UNDISTURBED}",
+        "fault removed, re-run",
     )
 
 
@@ -453,13 +451,13 @@ def test_the_moodle_double_crashing_half_way_is_finished_by_the_retry(school, ru
     assert task(dr, "sync_users").try_number == 2
     tries = re.findall(r"Moodle \\auth_db\\task\\sync_users: (\{.*\})", capfd.readouterr().out)
     assert [(t["exit_status"], t.get("created")) for t in map(ast.literal_eval, tries)] == [(255, 2), (0, 3)]
-    assert_like_undisturbed(school, undisturbed)
-    record(
-        "faults",
+    assert_like_undisturbed(
+        school,
+        undisturbed,
         "the Moodle double crashing half-way through its users",
         "a PHP fatal error after 2 of 5 new users, once",
         "sync_users' first try fails (exit 255); 2 accounts made",
-        f"the task's own retry makes the other 3: {LIKE_UNDISTURBED}",
+        "the task's own retry makes the other 3",
     )
 
 
@@ -512,6 +510,7 @@ def test_a_task_process_killed_mid_cycle_converges_on_rerun(school, run_cycle, u
     dr, states = run_cycle(rerun=SimpleNamespace(logical_date=logical_date, run_after=logical_date))
     assert dr.state == "success", states
     assert dr.run_id == json.loads(out.read_text())["run_id"]  # the same run, cleared and run again
-    assert_like_undisturbed(school, undisturbed)
     point = ", ".join(f"{k}={v}" for k, v in KILLS[case].items()).replace("include.parent_provisioning.", "")
-    record("faults", case, f"the run's process SIGKILLed ({point})", f"left: {left}", f"re-run: {LIKE_UNDISTURBED}")
+    assert_like_undisturbed(
+        school, undisturbed, case, f"the run's process SIGKILLed ({point})", f"left: {left}", "re-run"
+    )
