@@ -510,7 +510,7 @@ def test_a_task_process_killed_mid_cycle_converges_on_rerun(school, run_cycle, u
     dr, states = run_cycle(rerun=SimpleNamespace(logical_date=logical_date, run_after=logical_date))
     assert dr.state == "success", states
     assert dr.run_id == json.loads(out.read_text())["run_id"]  # the same run, cleared and run again
-    point = ", ".join(f"{k}={v}" for k, v in KILLS[case].items()).replace("include.parent_provisioning.", "")
+    point = ", ".join(f"{k}={v}" for k, v in spec.items()).replace("include.parent_provisioning.", "")
     assert_like_undisturbed(
         school, undisturbed, case, f"the run's process SIGKILLed ({point})", f"left: {left}", "re-run"
     )
