@@ -77,8 +77,8 @@ def command(cfg: TestBedConfig, task: str, layout: str = "classic", extra: str =
 
 
 def set_fault(cfg: TestBedConfig, task: str, **spec) -> None:
-    """Switch on a failure: throw='message', hang=seconds, crash_after=N, email_fail=True;
-    times=N makes it last N runs."""
+    """Switch on a failure: throw='message', hang=seconds, crash_after=N, email_fail=True,
+    not_installed=True (the CLI does not know the task: exit 1); times=N makes it last N runs."""
     path = cfg.moodledata / FAULTS_FILE
     faults = json.loads(path.read_text()) if path.exists() else {}
     faults[task] = spec

@@ -52,6 +52,17 @@ class SshServer:
             return False
         return self._port_open()
 
+    def logins(self) -> int:
+        """How many sessions have logged in so far, from the server's log."""
+        return self.log.read_text().count("Accepted publickey") if self.log.exists() else 0
+
+    def wait_for_login(self, after: int, timeout_s: float = 30, stop=None) -> bool:
+        """Wait until more than `after` sessions have logged in (or `stop`, a threading.Event, is set)."""
+        deadline = time.monotonic() + timeout_s
+        while self.logins() <= after and time.monotonic() < deadline and not (stop and stop.is_set()):
+            time.sleep(0.1)
+        return self.logins() > after
+
     def port_taken(self) -> bool:
         return self._port_open()
 

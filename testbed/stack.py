@@ -28,6 +28,13 @@ class TestBed:
         self.ssh.start()
         return self
 
+    def reset(self) -> TestBed:
+        """A fresh Moodle site and empty WordPress tables, no faults, no sent mail (sshd keeps running)."""
+        mariadb.create(self.cfg)
+        moodle_site.lay_out(self.cfg, self.layout)
+        moodle_site.reset_dataroot(self.cfg)
+        return self
+
     def down(self) -> None:
         self.ssh.stop()
 

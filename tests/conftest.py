@@ -7,7 +7,6 @@ import os
 
 import pytest
 
-from testbed import mariadb, moodle_site
 from testbed.config import TestBedConfig
 from testbed.sshd import free_port
 from testbed.stack import TestBed
@@ -32,10 +31,7 @@ def bed():
 @pytest.fixture
 def fresh(bed):
     """A fresh Moodle site and empty WordPress tables, no faults, no sent mail."""
-    mariadb.create(bed.cfg)
-    moodle_site.lay_out(bed.cfg, bed.layout)
-    moodle_site.reset_dataroot(bed.cfg)
-    return bed
+    return bed.reset()
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -97,6 +97,7 @@ def test_the_ssh_command_is_built_from_settings_only_and_quoted():
         (1, ["Task '\\auth_db\\task\\sync_users' not found"], "does not know the task", False),
         (255, ["PHP Fatal error:  Allowed memory size"], "exited with 255", True),
         (0, ["Execute scheduled task: x"], "does not say the task completed", True),
+        (-1, ["Execute scheduled task: x"], "SSH session to the Moodle server ended", True),
     ],
 )
 def test_moodle_output_is_read_not_only_the_exit_code(status, lines, message, retryable):

@@ -74,10 +74,17 @@ def collect(wp, mdl, s: Settings, site: dict, run_id: str, request_ids: Sequence
     auth = wordpress.auth_emails(wp, s)
     emails = {from_row(r).email for r in batch.rows}
     accounts = moodle_db.find_accounts(mdl, s, st, emails)
+    # A re-run of this run (cleared after Moodle's sync made the accounts) still owes those
+    # parents their password mail: what this run found needing an account keeps needing it.
+    needed_earlier = (
+        set()
+        if dry_run
+        else {int(o["request_id"]) for o in wordpress.run_outcomes(wp, s, run_id) if o["needs_account"]}
+    )
     outcomes = []
     for request in validate(batch.rows, auth, s, st, accounts):
         account = accounts.get(request.email)
-        needs_account = not request.reasons and (account is None or account.suspended)
+        needs_account = not request.reasons and (account is None or account.suspended or request.id in needed_earlier)
         outcomes.append(Outcome(request.id, "collected", needs_account=needs_account, reasons=tuple(request.reasons)))
     if not dry_run:
         wordpress.write_outcomes(wp, s, run_id, outcomes)

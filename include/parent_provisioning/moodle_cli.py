@@ -19,6 +19,7 @@ from include.parent_provisioning.settings import Settings
 
 SYNC_USERS = "\\auth_db\\task\\sync_users"
 SEND_PASSWORDS = "\\core\\task\\send_new_user_passwords_task"
+NO_EXIT_STATUS = -1  # paramiko's exit status when the channel closed without one
 _EMAIL = re.compile(r"[^\s,;'\"()<>]+@[^\s,;'\"()<>]+")
 
 
@@ -75,6 +76,13 @@ class TaskRun:
         """Raise MoodleTaskError unless the output shows the task completed and did its work."""
         last = next((ln for ln in reversed(self.lines) if ln.startswith("Scheduled task ")), "")
         joined = "\n".join(self.lines)
+        if self.exit_status == NO_EXIT_STATUS:
+            raise MoodleTaskError(
+                f"the SSH session to the Moodle server ended before Moodle's task did (no exit status): the "
+                f"connection was lost or sshd stopped; {self.task} may still be running there and hold its lock; "
+                "retrying",
+                retryable=True,
+            )
         if self.exit_status in (129, 130):
             which = "cron" if self.exit_status == 129 else "task"
             raise MoodleTaskError(

@@ -157,7 +157,7 @@ def main(argv: list[str]) -> int:
     requested = str(options.get("execute") or options.get("enable") or options.get("disable"))
     classname = "\\" + requested.lstrip("\\")
     task = tasks.TASKS.get(classname)
-    if task is None:
+    if task is None or tasks.Faults.peek(Path(cfg["dataroot"]), classname).get("not_installed"):
         mtrace(f"Task '{requested}' not found")
         return 1
     if not options.get("execute"):

@@ -75,7 +75,7 @@ class MoodleDb:
 
 
 class Faults:
-    """Failures a test switches on for one task: throw, hang, crash_after, email_fail.
+    """Failures a test switches on for one task: throw, hang, crash_after, email_fail, not_installed.
 
     `times` (default: until cleared) counts how many runs the fault lasts, so a test
     can check that a retry succeeds once Moodle is healthy again.
@@ -95,6 +95,13 @@ class Faults:
                 else:
                     allfaults[classname]["times"] = remaining
                 self.path.write_text(json.dumps(allfaults))
+
+    @staticmethod
+    def peek(dataroot: Path, classname: str) -> dict:
+        """The fault switched on for this task, without counting a run: `not_installed` (the
+        task's plugin is missing, so the CLI does not know it) stops the CLI before any run."""
+        path = dataroot / FAULTS_FILE
+        return dict(json.loads(path.read_text() or "{}").get(classname) or {}) if path.exists() else {}
 
     def at_start(self) -> None:
         if "hang" in self.spec:

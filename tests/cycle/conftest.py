@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,22 +28,23 @@ def school(fresh):
     return School(fresh)
 
 
+def run_dag(dag, conf=None, retries=0, retry_delay_s=1, rerun=None):
+    """Run the DAG once, for real, with fast retries; returns the run and {task_id: state}.
+    rerun: an earlier DagRun to clear and run again (same run id), as 'Clear' does in the UI."""
+    for t in dag.tasks:
+        t.retries = retries
+        t.retry_delay = timedelta(seconds=retry_delay_s)
+        t.retry_exponential_backoff = 0
+    kwargs = {"logical_date": rerun.logical_date, "run_after": rerun.run_after} if rerun else {}
+    # Always the whole conf: dag.test() keeps an earlier run's conf in the in-memory DAG's params.
+    dr = dag.test(
+        run_conf={"request_ids": [], "dry_run": False, "allow_mass_suspension": False, **(conf or {})}, **kwargs
+    )
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    return dr, states
+
+
 @pytest.fixture
 def run_cycle(provisioning_dag):
-    """Run the DAG once, for real, with fast retries; returns {task_id: state} and the run."""
-
-    def run(conf=None, retries=0, retry_delay_s=1, rerun=None):
-        """rerun: an earlier DagRun to clear and run again (same run id), as 'Clear' does in the UI."""
-        for t in provisioning_dag.tasks:
-            t.retries = retries
-            t.retry_delay = timedelta(seconds=retry_delay_s)
-            t.retry_exponential_backoff = 0
-        kwargs = {"logical_date": rerun.logical_date, "run_after": rerun.run_after} if rerun else {}
-        # Always the whole conf: dag.test() keeps an earlier run's conf in the in-memory DAG's params.
-        dr = provisioning_dag.test(
-            run_conf={"request_ids": [], "dry_run": False, "allow_mass_suspension": False, **(conf or {})}, **kwargs
-        )
-        states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
-        return dr, states
-
-    return run
+    """run_dag on the provisioning DAG."""
+    return functools.partial(run_dag, provisioning_dag)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime
 
 from testbed import mariadb
@@ -199,3 +201,17 @@ def snapshot(bed) -> dict:
 
 def wait_a_second():
     time.sleep(1)
+
+
+@contextmanager
+def in_the_background(action):
+    """action(stop), in a thread while the block runs (a DAG run, say); `stop` is set when the block
+    ends, and the block's end waits for the thread."""
+    stop = threading.Event()
+    thread = threading.Thread(target=action, args=(stop,))
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

@@ -180,6 +180,8 @@ def test_disabled_auth_db_plugin_syncs_nothing_and_still_succeeds(fresh):
 def test_unknown_task_exits_1(fresh):
     status, lines = run(fresh, "\\auth_db\\task\\no_such_task")
     assert (status, lines) == (1, ["Task '\\auth_db\\task\\no_such_task' not found"])
+    moodle_site.set_fault(fresh.cfg, SYNC_USERS, not_installed=True)  # as if auth_db's tasks were missing
+    assert run(fresh, SYNC_USERS) == (1, [f"Task '{SYNC_USERS}' not found"])
 
 
 def test_disabled_cron_exits_1_unless_forced(fresh):
