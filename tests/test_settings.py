@@ -38,6 +38,11 @@ def test_the_mass_suspension_limits_default_to_50_accounts_or_5_percent_and_acce
         ({"moodle_dir": "/m", "sudo_user": "www-data; id"}, "sudo_user"),
         ({"moodle_dir": "/m", "wp_table_prefix": "wp_`; DROP TABLE x; --"}, "wp_table_prefix"),
         ({"moodle_dir": "/m", "moodle_table_prefix": "mdl_ OR 1=1"}, "moodle_table_prefix"),
+        # A trailing newline passes a `^...$` pattern; every pattern must match the whole value.
+        ({"moodle_dir": "/var/www/moodle\n"}, "moodle_dir"),
+        ({"moodle_dir": "/m", "wp_table_prefix": "wp_\n"}, "wp_table_prefix"),
+        ({"moodle_dir": "/m", "sudo_user": "www-data\n"}, "sudo_user"),
+        ({"moodle_dir": "/m", "parent_role": "parent\n"}, "parent_role"),
         ({"moodle_dir": "/m", "static_context_ids": "1,2"}, "static_context_ids"),
         ({"moodle_dir": "/m", "static_context_ids": [1, "x"]}, "static_context_ids"),
         ({"moodle_dir": "/m", "modifier_user_id": True}, "modifier_user_id"),

@@ -133,7 +133,7 @@ def approve(conn, s: Settings, request_id: int, actor: str) -> ActionResult:
         if req["status"] != "pending":
             raise ActionRefused(f"request {request_id} is {req['status']}: only pending requests can be approved")
         email = normalise_email(req["parent_email"])
-        if not EMAIL_PATTERN.match(email):
+        if not EMAIL_PATTERN.fullmatch(email):
             raise ActionRefused(f"request {request_id}: the parent email is not a usable address; correct it first")
         if _auth_row_exists(cur, s, email):
             if req["request_type"] == CHILDREN_NOT_LINKED:
@@ -311,7 +311,7 @@ def validate_upload(conn, s: Settings, text: str) -> list[UploadRow]:
         email = normalise_email(values["Parent Email"])
         if len(email) > LIMITS["email"]:
             row.problems.append(f"Parent Email is longer than {LIMITS['email']} characters")
-        elif not EMAIL_PATTERN.match(email):
+        elif not EMAIL_PATTERN.fullmatch(email):
             row.problems.append("Parent Email is not a usable address")
         for col, limit in (
             ("Parent Title", LIMITS["parent_title"]),

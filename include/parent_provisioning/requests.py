@@ -85,9 +85,9 @@ def from_row(row: dict, match_by: str = "name_and_tutor_group", extended_usernam
     """Read one requests-table row; problems become reasons, never exceptions."""
     email = normalise_email(row.get("parent_email"))
     request = Request(id=int(row["id"]), email=email, request_type=row.get("request_type") or "")
-    if not EMAIL_PATTERN.match(email) or len(email) > 255:
+    if not EMAIL_PATTERN.fullmatch(email) or len(email) > 255:
         request.reasons.append(Reason("invalid_email"))
-    elif len(email) > 100 or (not extended_usernames and not _MOODLE_USERNAME.match(email)):
+    elif len(email) > 100 or (not extended_usernames and not _MOODLE_USERNAME.fullmatch(email)):
         request.reasons.append(Reason("email_not_a_moodle_username"))
     need_group = match_by == "name_and_tutor_group"
     seen: set[tuple[str, str, str]] = set()

@@ -100,7 +100,7 @@ def _fraction(key: str, value: Any) -> float:
 
 
 def _str(key: str, value: Any, pattern: re.Pattern, hint: str) -> str:
-    if not isinstance(value, str) or not pattern.match(value):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise _fail(key, f"{hint}, got {value!r}")
     return value
 
@@ -121,7 +121,7 @@ def _pupil_filter(value: Any) -> PupilFilter:
     if by == "email_domain":
         values = tuple(v.lower().lstrip("@") for v in values)
         for v in values:
-            if not _DOMAIN.match(v):
+            if not _DOMAIN.fullmatch(v):
                 raise _fail(key, f"{v!r} is not an email domain")
     return PupilFilter(by=by, values=values)
 
@@ -185,7 +185,7 @@ def parse(raw: Any) -> Settings:
 
 def parse_emails(value: Any) -> tuple[str, ...]:
     """The `notify_emails` setting: who gets the cycle's summary and alerts (ops, not parents)."""
-    if not isinstance(value, list) or not all(isinstance(v, str) and _EMAIL.match(v.strip()) for v in value):
+    if not isinstance(value, list) or not all(isinstance(v, str) and _EMAIL.fullmatch(v.strip()) for v in value):
         raise _fail("notify_emails", f'must be a list of email addresses like ["it@school.example"], got {value!r}')
     return tuple(dict.fromkeys(v.strip() for v in value))
 
