@@ -85,6 +85,24 @@ def _settings():
         raise AirflowFailException(str(exc)) from exc
 
 
+DEPLOYMENT_VARIABLE = "moodle_parent_provisioning_deployment"
+
+
+def _deployment() -> str:
+    """This Airflow deployment's name in the cycle lock: a random id kept in its own metadata
+    database (the Variable moodle_parent_provisioning_deployment, made by the first run). Run ids
+    are not enough: two deployments on one schedule both call tonight's run scheduled__<date>."""
+    import uuid
+
+    from airflow.sdk import Variable
+
+    name = Variable.get(DEPLOYMENT_VARIABLE, default=None)
+    if not name:
+        Variable.set(DEPLOYMENT_VARIABLE, uuid.uuid4().hex[:16], description="Names this Airflow in the cycle lock")
+        name = Variable.get(DEPLOYMENT_VARIABLE)
+    return str(name)
+
+
 def _hold_cycle_lock(wp, run_id: str, first: bool = False) -> None:
     """Take (first task) or renew the cycle lock in the WordPress database: one cycle at a time
     across manual runs, schedulers and Airflow deployments, which max_active_runs cannot see.
@@ -97,7 +115,7 @@ def _hold_cycle_lock(wp, run_id: str, first: bool = False) -> None:
     from include.parent_provisioning import wordpress
 
     try:
-        wordpress.claim_cycle_lock(wp, _settings(), run_id, socket.gethostname())
+        wordpress.claim_cycle_lock(wp, _settings(), run_id, _deployment(), socket.gethostname())
     except wordpress.CycleBusy as exc:
         if first:
             raise
@@ -113,7 +131,7 @@ def _release_cycle_lock(context) -> None:
 
     try:
         with _connections(moodle=False) as (wp, _):
-            wordpress.release_cycle_lock(wp, _settings(), context["run_id"])
+            wordpress.release_cycle_lock(wp, _settings(), context["run_id"], _deployment())
     except Exception:  # a callback must not fail the failure; the lease ends it anyway
         logging.getLogger(__name__).warning("could not release the cycle lock; it expires with its lease")
 
@@ -329,7 +347,7 @@ def moodle_parent_provisioning():
                 "triggered_by": triggered_by,
             }
             summary = cycle.summarise(wp, s, run_id, collected, extra)
-            wordpress.release_cycle_lock(wp, s, run_id)
+            wordpress.release_cycle_lock(wp, s, run_id, _deployment())
         print(cycle.format_summary(summary))
         return summary
 

@@ -59,6 +59,7 @@ def own_tables_sql(s: Settings) -> list[str]:
         f"""CREATE TABLE IF NOT EXISTS `{s.lock_table}` (
   `name` varchar(32) NOT NULL,
   `run_id` varchar(250) NOT NULL DEFAULT '',
+  `deployment` varchar(64) NOT NULL DEFAULT '',
   `holder` varchar(255) NOT NULL DEFAULT '',
   `acquired_at` datetime NULL,
   `expires_at` datetime NULL,
@@ -105,50 +106,56 @@ class CycleBusy(RuntimeError):
         self.run_id = run_id
 
 
-def claim_cycle_lock(conn, s: Settings, run_id: str, holder: str, lease_s: int = LOCK_LEASE_S) -> None:
+def claim_cycle_lock(conn, s: Settings, run_id: str, deployment: str, holder: str, lease_s: int = LOCK_LEASE_S) -> None:
     """Take or renew the one cycle lock for this run, in the WordPress database, so that a
     manual run, a second scheduler or a second Airflow deployment never runs a cycle beside
     this one. A run whose task failed gives it back (the DAG's failure callback); one whose
-    process died keeps it until the lease ends; a re-run of the same run (the same run id, as
-    "Clear" makes) takes it back at once. The database's clock decides."""
+    process died keeps it until the lease ends; a re-run of the same run ("Clear": the same run id
+    in the same deployment) takes it back at once. Two deployments on one schedule give their runs
+    the same run id, so the deployment is part of who holds the lock. The database's clock decides."""
     cur = conn.cursor()
     try:
         for attempt in (1, 2):
             # One conditional UPDATE takes or renews it; `claims` makes every claim change the row,
             # so the affected-row count says whether this run holds the lock.
             cur.execute(
-                f"UPDATE `{s.lock_table}` SET acquired_at = IF(run_id = %s, acquired_at, NOW()), run_id = %s,"
-                " holder = %s, expires_at = NOW() + INTERVAL %s SECOND, claims = claims + 1"
-                " WHERE name = 'cycle' AND (run_id IN ('', %s) OR expires_at IS NULL OR expires_at < NOW())",
-                (run_id, run_id, holder[:255], lease_s, run_id),
+                f"UPDATE `{s.lock_table}` SET acquired_at = IF(run_id = %s AND deployment = %s, acquired_at, NOW()),"
+                " run_id = %s, deployment = %s, holder = %s, expires_at = NOW() + INTERVAL %s SECOND,"
+                " claims = claims + 1 WHERE name = 'cycle'"
+                " AND (run_id = '' OR (run_id = %s AND deployment = %s) OR expires_at IS NULL OR expires_at < NOW())",
+                (run_id, deployment, run_id, deployment[:64], holder[:255], lease_s, run_id, deployment),
             )
             if cur.rowcount == 1:
                 conn.commit()
                 return
-            cur.execute(f"SELECT run_id, holder, acquired_at, expires_at FROM `{s.lock_table}` WHERE name = 'cycle'")
+            cur.execute(
+                f"SELECT run_id, deployment, holder, acquired_at, expires_at FROM `{s.lock_table}` WHERE name = 'cycle'"
+            )
             row = cur.fetchone()
             if row is None and attempt == 1:  # the row was deleted by hand: put it back
                 cur.execute(f"INSERT IGNORE INTO `{s.lock_table}` (name) VALUES ('cycle')")
                 continue
             conn.rollback()
-            held_by, host, since, until = row or ("?", "", None, None)
+            held_by, other, host, since, until = row or ("?", "", "", None, None)
+            where = "this Airflow" if other == deployment else f"Airflow deployment {other or 'unknown'}"
             raise CycleBusy(
-                f"another provisioning cycle holds the cycle lock: run {held_by} on {host or 'an unknown host'}, since "
-                f"{since} (until {until} at the latest). This run waits for it by retrying; if that run is dead, "
-                "clear or mark it failed in its Airflow, or wait for the lock to expire",
+                f"another provisioning cycle holds the cycle lock: run {held_by} of {where} on "
+                f"{host or 'an unknown host'}, since {since} (until {until} at the latest). This run waits for it "
+                "by retrying; if that run is dead, clear or mark it failed in its Airflow, or wait for the lock to "
+                "expire",
                 held_by,
             )
     finally:
         cur.close()
 
 
-def release_cycle_lock(conn, s: Settings, run_id: str) -> None:
+def release_cycle_lock(conn, s: Settings, run_id: str, deployment: str) -> None:
     cur = conn.cursor()
     try:
         cur.execute(
-            f"UPDATE `{s.lock_table}` SET run_id = '', holder = '', acquired_at = NULL, expires_at = NULL"
-            " WHERE name = 'cycle' AND run_id = %s",
-            (run_id,),
+            f"UPDATE `{s.lock_table}` SET run_id = '', deployment = '', holder = '', acquired_at = NULL,"
+            " expires_at = NULL WHERE name = 'cycle' AND run_id = %s AND deployment = %s",
+            (run_id, deployment),
         )
         conn.commit()
     finally:
@@ -236,7 +243,7 @@ def auth_emails(conn, s: Settings) -> set[str]:
 def auth_usernames(conn, s: Settings, column: str) -> list[str]:
     """The auth table's usernames exactly as Moodle's user sync reads them: every row, as stored.
     column: auth_db's 'fielduser' setting, a plain column name."""
-    if not re.match(r"^[A-Za-z0-9_]{1,64}$", column):
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", column):
         raise ValueError(f"not a column name: {column!r}")
     cur = conn.cursor()
     try:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
+
+import pytest
 
 from testbed import moodle_site, verify
 from testbed.moodle_site import SYNC_USERS
@@ -49,7 +50,10 @@ def test_a_cycle_held_by_another_deployment_stops_before_writing_and_a_later_run
     dr, states = run_cycle()
     assert states["check"] == "failed" and states["collect"] == "upstream_failed", states
     out = capfd.readouterr().out
-    assert "another provisioning cycle holds the cycle lock: run scheduled__elsewhere on airflow-2.school.test" in out
+    assert (
+        "another provisioning cycle holds the cycle lock: run scheduled__elsewhere of Airflow deployment unknown"
+        " on airflow-2.school.test" in out
+    )
     after = snapshot(fresh)
     assert after == before  # not a row written: no cycle record, no outcome, no comment, no account
     assert school.account("kit.marsh@example.org") is None
@@ -69,50 +73,78 @@ def test_a_cycle_held_by_another_deployment_stops_before_writing_and_a_later_run
     )
 
 
-def test_two_deployments_starting_a_cycle_at_once_run_one_after_the_other(school, fresh, run_cycle, tmp_path):
+@pytest.mark.parametrize(
+    "second",
+    [
+        pytest.param("another deployment", id="another-deployment"),
+        pytest.param("a manual run", id="manual-run-beside-the-nightly"),
+    ],
+)
+def test_two_cycles_starting_at_once_run_one_after_the_other(school, fresh, run_cycle, tmp_path, second):
     kids = {i: school.pupil(f"Nia{i}", "Okafor", "7RB") for i in range(6)}
     for i in range(6):
         school.request(f"parent{i}.okafor@example.org", [(f"Nia{i}", "Okafor", "7RB")])
     school.request("nobody.okafor@example.org", [("Nobody", "Okafor", "7RB")])
     run_cycle(conf={"request_ids": [999999]})  # the project's tables exist, as after the first night
-    moodle_site.set_fault(fresh.cfg, SYNC_USERS, hang=15)  # the first cycle is in Moodle's sync a while
-    # Two deployments: each its own Airflow metadata DB (separate homes), the same WordPress and Moodle.
-    second_home = tmp_path / "airflow-b"
-    runner.migrate(second_home)
+    moodle_site.set_fault(fresh.cfg, SYNC_USERS, hang=40)  # the first cycle is in Moodle's sync a while
     first_date = datetime.now(UTC).replace(microsecond=0)
-    a, a_out = runner.launch(tmp_path, "a", logical_date=first_date.isoformat())
+    nightly = {"logical_date": first_date.isoformat(), "run_after": first_date.isoformat()}
+    if second == "another deployment":
+        # Its own Airflow metadata DB (a separate home), the same WordPress and Moodle, and the same
+        # schedule: its run has the very run id the first's has, which alone must not let it in.
+        second_home = tmp_path / "airflow-b"
+        runner.migrate(second_home)
+        b_env, b_run = {"AIRFLOW_HOME": str(second_home)}, nightly
+    else:
+        # The same Airflow: an admin's manual run while the nightly one is in Moodle's sync. The
+        # scheduler's max_active_runs would queue it; the lock stops it even where that is bypassed.
+        later = (first_date + timedelta(seconds=5)).isoformat()
+        b_env, b_run = None, {"logical_date": later, "run_after": later}
+    a, a_out = runner.launch(tmp_path, "a", **nightly)
     deadline = time.monotonic() + 60
     while not a_out.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     while (_lock(school) or {}).get("run_id", "") == "" and time.monotonic() < deadline:
         time.sleep(0.2)
-    b, b_out = runner.launch(
-        tmp_path,
-        "b",
-        env={"AIRFLOW_HOME": str(second_home)},
-        logical_date=(first_date + timedelta(seconds=1)).isoformat(),
-    )
+    b, b_out = runner.launch(tmp_path, "b", env=b_env, **b_run)
     assert b.wait(timeout=180) == 1
     assert a.wait(timeout=180) == 0
 
     a_res, b_res = json.loads(a_out.read_text()), json.loads(b_out.read_text())
+    assert (a_res["run_id"] == b_res["run_id"]) == (second == "another deployment")
     assert a_res["state"] == "success", a_res
     assert b_res["tasks"]["check"] == "failed" and b_res["tasks"]["collect"] == "upstream_failed", b_res
-    cycles = school.wp_rows("SELECT run_id FROM {cycles}")
-    assert b_res["run_id"] not in {c["run_id"] for c in cycles}  # B wrote nothing, not even its cycle record
+    busy = f"holds the cycle lock: run {a_res['run_id']} of " + (
+        "Airflow deployment" if second == "another deployment" else "this Airflow"
+    )
+    assert busy in (tmp_path / "b.log").read_text()
+    cycles = {c["run_id"]: c["state"] for c in school.wp_rows("SELECT run_id, state FROM {cycles}")}
+    assert cycles[a_res["run_id"]] == "finished"  # A's record, which B did not touch
+    assert second == "another deployment" or b_res["run_id"] not in cycles  # B wrote nothing
     for i, kid in kids.items():
         assert school.links(school.account(f"parent{i}.okafor@example.org")["id"]) == {kid}
     assert verify.duplicate_assignments(fresh.cfg) == 0
-    # B, cleared and run again once A has finished, runs normally and finds nothing left to do but the bad one.
+    # B's run, run again once A has finished, runs normally and finds nothing left to do but the bad one.
     moodle_site.clear_faults(fresh.cfg)
-    rerun = SimpleNamespace(logical_date=datetime.fromisoformat(b_res["logical_date"]), run_after=None)
-    dr, states = run_cycle(rerun=rerun)
-    assert dr.state == "success", states
+    b2, b2_out = runner.launch(tmp_path, "b2", env=b_env, **b_run)
+    assert b2.wait(timeout=180) == 0, (tmp_path / "b2.log").read_text()[-3000:]
+    b2_res = json.loads(b2_out.read_text())
+    assert b2_res["state"] == "success" and b2_res["run_id"] == b_res["run_id"], b2_res
     assert verify.duplicate_assignments(fresh.cfg) == 0
-    record(
-        "faults",
-        "two deployments start a cycle at once",
-        "two Airflow homes run the DAG together against the same databases",
-        "the second's check fails on the cycle lock; it writes nothing",
-        "the second, re-run after the first: success, no duplicate link",
-    )
+    assert _lock(school)["run_id"] == ""
+    if second == "another deployment":
+        record(
+            "faults",
+            "two deployments start a cycle at once",
+            "two Airflow homes run the DAG together, same schedule and run id, against the same databases",
+            "its check fails on the cycle lock (held by deployment and run id, not run id alone); nothing written",
+            "the second, re-run after the first: success, no duplicate link",
+        )
+    else:
+        record(
+            "faults",
+            "a manual run during the nightly run",
+            "a second run of the same Airflow starts while the first is in Moodle's user sync",
+            "its check fails on the cycle lock ('run ... of this Airflow'); nothing written",
+            "the manual run, re-run after the nightly: success, no duplicate link",
+        )
