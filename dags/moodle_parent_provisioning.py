@@ -21,7 +21,7 @@ Moodle's user sync would have suspended too many parents (`sync_users` says how 
 why): fix it and clear the failed task. Requests that fail for reasons in their data leave the run
 green and are listed in `report`'s log and return value. A task that fails after its retries
 emails `notify_emails` once; so does a run still going `PARENT_PROVISIONING_DEADLINE_MINUTES` after
-it was queued (a Deadline Alert).
+it was queued, or `PARENT_PROVISIONING_OVERRUN_MINUTES` past the recent runs' average (Deadline Alerts).
 
 **Trigger with parameters** to provision only some requests (`request_ids`), to see the
 plan without writing anything or running Moodle (`dry_run`), or to let one run through
@@ -51,9 +51,16 @@ DB_TASK_TIMEOUT = timedelta(minutes=30)
 MOODLE_TASK_TIMEOUT = timedelta(hours=2)  # the SSH command's own limit is the moodle_task_timeout_s setting
 # A run still going this long after it was queued emails notify_emails (nightly runs take minutes); 0: no alert.
 DEADLINE = timedelta(minutes=int(os.environ.get("PARENT_PROVISIONING_DEADLINE_MINUTES") or "180"))
-DEADLINE_ALERT = (
-    DeadlineAlert(DeadlineReference.DAGRUN_QUEUED_AT, DEADLINE, AsyncCallback(deadline_missed)) if DEADLINE else None
-)
+# ...and, once three runs have finished, one still going this long past the last ten runs' average; 0: off.
+OVERRUN = timedelta(minutes=int(os.environ.get("PARENT_PROVISIONING_OVERRUN_MINUTES") or "60"))
+DEADLINE_ALERTS = [
+    DeadlineAlert(reference, interval, AsyncCallback(deadline_missed))
+    for reference, interval in (
+        (DeadlineReference.DAGRUN_QUEUED_AT, DEADLINE),
+        (DeadlineReference.AVERAGE_RUNTIME(max_runs=10, min_runs=3), OVERRUN),
+    )
+    if interval
+]
 
 
 @contextmanager
@@ -189,7 +196,7 @@ def _run_moodle_task(moodle_task: str, hold_lock: bool = True) -> dict:
         "execution_timeout": DB_TASK_TIMEOUT,
         "on_failure_callback": [_release_cycle_lock, task_failed],
     },
-    deadline=DEADLINE_ALERT,
+    deadline=DEADLINE_ALERTS or None,
     params={
         "request_ids": Param(
             [],

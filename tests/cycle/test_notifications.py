@@ -149,13 +149,21 @@ def test_the_dag_declares_its_deadline_from_the_environment(monkeypatch):
     from include.parent_provisioning import notify
 
     monkeypatch.setenv("PARENT_PROVISIONING_DEADLINE_MINUTES", "150")
+    monkeypatch.setenv("PARENT_PROVISIONING_OVERRUN_MINUTES", "45")
     dag = DagBag(dag_folder=str(DAGS)).get_dag("moodle_parent_provisioning")
-    (alert,) = dag.deadline
-    assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT
-    assert alert.interval.total_seconds() == 150 * 60
-    assert isinstance(alert.callback, AsyncCallback)
-    assert alert.callback.path == "include.parent_provisioning.notify.deadline_missed"
+    fixed, overrun = dag.deadline
+    assert fixed.reference == DeadlineReference.DAGRUN_QUEUED_AT
+    assert fixed.interval.total_seconds() == 150 * 60
+    # "Far longer than usual": 45 minutes past the average of the last ten runs, once three have finished.
+    assert overrun.reference == DeadlineReference.AVERAGE_RUNTIME(max_runs=10, min_runs=3)
+    assert overrun.interval.total_seconds() == 45 * 60
+    for alert in (fixed, overrun):
+        assert isinstance(alert.callback, AsyncCallback)
+        assert alert.callback.path == "include.parent_provisioning.notify.deadline_missed"
     assert inspect.iscoroutinefunction(notify.deadline_missed)
     assert all(notify.task_failed in t.on_failure_callback for t in dag.tasks)
     monkeypatch.setenv("PARENT_PROVISIONING_DEADLINE_MINUTES", "0")
+    (only,) = DagBag(dag_folder=str(DAGS)).get_dag("moodle_parent_provisioning").deadline
+    assert only.reference == DeadlineReference.AVERAGE_RUNTIME(max_runs=10, min_runs=3)
+    monkeypatch.setenv("PARENT_PROVISIONING_OVERRUN_MINUTES", "0")
     assert not DagBag(dag_folder=str(DAGS)).get_dag("moodle_parent_provisioning").deadline
