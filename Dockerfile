@@ -33,3 +33,5 @@ RUN apt-get update \
  && mkdir -p /run/sshd /opt/airflow/demo/ssh && chown -R airflow:0 /opt/airflow/demo
 USER airflow
 COPY --chown=airflow:0 testbed/ /opt/airflow/testbed/
+# The test bed creates its MariaDB users from the very grants the runbook ships.
+COPY --chown=airflow:0 docs/grants.sql /opt/airflow/docs/grants.sql

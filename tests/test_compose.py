@@ -114,6 +114,20 @@ def test_the_dockerfile_installs_the_lock_and_copies_the_project():
     assert ignore[ignore.index("*") :] and "!airflow.env" not in ignore and "!.venv" not in ignore
 
 
+def test_the_demo_image_holds_every_project_file_the_test_bed_reads():
+    """demo-init runs the test bed in the image: what it reads from outside testbed/ must be
+    both let into the build context and copied to the same place under /opt/airflow."""
+    from testbed import mariadb
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    demo_stage = dockerfile[dockerfile.index("AS demo") :]
+    allowed = [line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().split() if line.startswith("!")]
+    for path in (mariadb.GRANTS_SQL,):
+        rel = path.relative_to(ROOT).as_posix()
+        assert any(rel == a or rel.startswith(a + "/") for a in allowed), f".dockerignore leaves {rel} out"
+        assert f"COPY --chown=airflow:0 {rel} /opt/airflow/{rel}" in demo_stage, f"the demo image lacks {rel}"
+
+
 def test_the_env_file_has_exactly_the_connections_variable_and_environment_the_dag_reads(example):
     source = code()
     conn_types = {
