@@ -205,14 +205,30 @@ def set_status_many(
             f" ON r.id = a.request_id WHERE r.status <> %s AND a.request_id IN ({sql.marks(len(ids))})",
             (status, *ids),
         )[0][0]
+        # The parents Moodle keeps active are those with an auth row: the share is of those.
+        keeping = sql.rows(cur, f"SELECT COUNT(DISTINCT request_id) FROM `{s.auth_table}`")[0][0]
         conn.rollback()  # a read only: no snapshot held while the actions run
     finally:
         cur.close()
-    limit = s.max_suspensions_per_cycle
-    if losing > limit and not confirmed:
+    limit, fraction = s.max_suspensions_per_cycle, s.max_suspension_fraction
+    over_count, over_share = losing > limit, losing > fraction * keeping
+    if losing and (over_count or over_share) and not confirmed:
+        share = round(100 * losing / keeping) if keeping else 100
+        which = " and ".join(
+            w
+            for w, over in (
+                (f"more than {limit}, the setting max_suspensions_per_cycle", over_count),
+                (
+                    f"{share} % of the {keeping} with an auth row, more than max_suspension_fraction's "
+                    f"{fraction * 100:g} %",
+                    over_share,
+                ),
+            )
+            if over
+        )
         raise ConfirmationNeeded(
             f"{losing} of these {len(ids)} requests would lose their auth row, so Moodle's next user sync would "
-            f"suspend up to {losing} parent accounts (more than {limit}, the setting max_suspensions_per_cycle). "
+            f"suspend up to {losing} parent accounts ({which}). "
             "Confirm to go ahead; the next cycle will then also refuse to run the sync until it is triggered with "
             "allow_mass_suspension=true.",
             would_remove=int(losing),

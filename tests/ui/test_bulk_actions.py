@@ -1,6 +1,7 @@
 """De-provisioning several requests at once, from the API and the Requests page: the same rule
 as one request, and the mass-suspension guard: more auth rows removed at once than
-max_suspensions_per_cycle asks for an explicit confirmation."""
+max_suspensions_per_cycle, or a larger share of the parents with an auth row than
+max_suspension_fraction, asks for an explicit confirmation."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ LIMIT = 3
 
 @pytest.fixture
 def school(fresh):
-    use_settings(fresh, max_suspensions_per_cycle=LIMIT)
+    use_settings(fresh, max_suspensions_per_cycle=LIMIT, max_suspension_fraction=1.0)  # the count alone
     return School(fresh)
 
 
@@ -50,6 +51,23 @@ def test_the_api_refuses_more_than_the_limit_with_the_figures_until_confirmed(cl
     done = client.post(f"{BASE}/api/requests/status", json={**body, "confirm_mass_deprovision": True})
     assert done.status_code == 200 and done.json()["changed"] == LIMIT + 2
     assert auth_rows(school) == 0
+
+
+def test_the_api_asks_when_the_share_of_parents_is_over_the_fraction_though_under_the_count(client, fresh):
+    use_settings(fresh, max_suspensions_per_cycle=50, max_suspension_fraction=0.25)
+    school = School(fresh)
+    rids = provisioned(school, 8)
+    login(client, "ops")
+    body = {"ids": rids[:3], "status": "rejected"}
+    refused = client.post(f"{BASE}/api/requests/status", json=body)  # 3 of 8: 38 %, over 25 %
+    assert refused.status_code == 409
+    error = refused.json()["error"]
+    assert "38 % of the 8 with an auth row, more than max_suspension_fraction's 25 %" in error
+    assert "max_suspensions_per_cycle" not in error
+    assert auth_rows(school) == 8
+    done = client.post(f"{BASE}/api/requests/status", json={"ids": rids[:2], "status": "rejected"})  # 2 of 8: 25 %
+    assert done.status_code == 200 and done.json()["changed"] == 2
+    assert auth_rows(school) == 6
 
 
 def test_requests_without_an_auth_row_do_not_count_and_each_refusal_is_reported(client, school):
