@@ -180,3 +180,14 @@ def test_the_demo_profile_points_the_test_bed_at_its_own_services(compose):
     assert services["demo-moodle"]["volumes"] == [f"demo-ssh:{demo['TESTBED_DEMO_DIR']}/ssh"]
     assert services["demo-init"]["depends_on"]["demo-moodle"]["condition"] == "service_healthy"
     assert "AIRFLOW_CONN_MOODLE_SSH" not in demo, "demo-init writes the connections (the host key is made at start)"
+
+
+def test_the_runbook_says_what_every_reason_code_means_and_what_to_do():
+    from include.parent_provisioning.reasons import TEXTS
+
+    runbook = (ROOT / "docs" / "RUNBOOK.md").read_text()
+    table = runbook[runbook.index("## Reason codes") : runbook.index("## 6.")]
+    documented = set(re.findall(r"^\| `(\w+)` \|", table, re.M))
+    assert documented == set(TEXTS), (
+        f"in the code only: {set(TEXTS) - documented}; in the runbook only: {documented - set(TEXTS)}"
+    )

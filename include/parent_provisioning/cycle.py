@@ -232,29 +232,36 @@ def summarise(wp, s: Settings, run_id: str, collected: dict, extra: dict) -> dic
     return summary
 
 
+def moodle_lines(summary: dict) -> list[str]:
+    """What Moodle's two tasks were predicted to do and did, the override, each on a line of its own."""
+    lines = []
+    sync = dict(summary.get("sync") or {})
+    predicted, done = sync.pop("prediction", None), sync.pop("actual", None)
+    sync.pop("warnings", None)
+    if predicted:
+        lines.append(
+            f"Moodle's user sync, predicted: {predicted['created']} created, {predicted['suspended']} "
+            f"{'deleted' if predicted['removeuser'] == 'delete' else 'suspended'}, {predicted['revived']} revived, "
+            f"{predicted['refused']} refused (of {predicted['accounts']} parent accounts, "
+            f"{predicted['auth_rows']} auth rows; removeuser={predicted['removeuser']})"
+        )
+    if done:
+        lines.append(f"Moodle's user sync, done: {', '.join(f'{v} {k}' for k, v in done.items())}")
+    if summary.get("allow_mass_suspension"):
+        lines.append(f"allow_mass_suspension=true, triggered by {summary.get('triggered_by') or 'unknown'}")
+    for key, value in (("sync", sync), ("passwords", summary.get("passwords"))):
+        if value:
+            lines.append(f"Moodle {key}: {', '.join(f'{k} {v}' for k, v in value.items())}")
+    return lines
+
+
 def format_summary(summary: dict) -> str:
     lines = [
         f"Cycle {summary['run_id']}: {summary['requests_taken']} request(s) taken, "
         f"{summary['provisioned']} provisioned, {summary['not_provisioned']} not provisioned, "
         f"{summary['deferred']} deferred to the next cycle.",
     ]
-    sync = dict(summary.get("sync") or {})
-    predicted, done = sync.pop("prediction", None), sync.pop("actual", None)
-    sync.pop("warnings", None)
-    if predicted:
-        lines.append(
-            f"  Moodle's user sync, predicted: {predicted['created']} created, {predicted['suspended']} "
-            f"{'deleted' if predicted['removeuser'] == 'delete' else 'suspended'}, {predicted['revived']} revived, "
-            f"{predicted['refused']} refused (of {predicted['accounts']} parent accounts, "
-            f"{predicted['auth_rows']} auth rows; removeuser={predicted['removeuser']})"
-        )
-    if done:
-        lines.append(f"  Moodle's user sync, done: {', '.join(f'{v} {k}' for k, v in done.items())}")
-    if summary.get("allow_mass_suspension"):
-        lines.append(f"  allow_mass_suspension=true, triggered by {summary.get('triggered_by') or 'unknown'}")
-    for key, value in (("sync", sync), ("passwords", summary.get("passwords"))):
-        if value:
-            lines.append(f"  Moodle {key}: {value}")
+    lines += [f"  {line}" for line in moodle_lines(summary)]
     for warning in summary.get("warnings") or ():
         lines.append(f"  WARNING: {warning}")
     if summary["needs_attention"]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from html import escape
 from urllib.parse import quote
 
+from include.parent_provisioning.cycle import moodle_lines
 from include.parent_provisioning.moodle_cli import redact
 
 log = logging.getLogger(__name__)
@@ -85,12 +86,13 @@ def summary_email(summary: dict, url: str) -> Email:
         sections.append(
             f"<h3>Needing attention</h3><p>Failing the same way for 3 cycles or more: requests {_ids(attention)}.</p>"
         )
-    moodle = [(key, summary.get(key)) for key in ("sync", "passwords") if isinstance(summary.get(key), dict)]
+    warnings = summary.get("warnings") or []
+    if warnings:
+        items = "".join(f"<li>{escape(redact(str(w)))}</li>" for w in warnings)
+        sections.append(f"<h3>Warnings</h3><ul>{items}</ul>")
+    moodle = moodle_lines(summary)
     if moodle:
-        items = "".join(
-            f"<li>{escape(key)}: {escape(', '.join(f'{k} {v}' for k, v in value.items()))}</li>"
-            for key, value in moodle
-        )
+        items = "".join(f"<li>{escape(redact(line))}</li>" for line in moodle)
         sections.append(f"<h3>Moodle tasks</h3><ul>{items}</ul>")
     intro = f"Provisioning cycle <code>{escape(run_id)}</code> finished."
     return Email(subject, _page(intro, rows, sections, url))
@@ -102,7 +104,7 @@ def _error_line(error: object) -> str:
     text = lines[0] if lines else "no message"
     if isinstance(error, BaseException):
         text = f"{type(error).__name__}: {text}"
-    return redact(text)[:300]
+    return redact(text)[:1500]  # whole enough for the guard's refusal and its way out
 
 
 def failure_email(dag_id: str, run_id: str, task_id: str, try_number: int, error: object, url: str) -> Email:

@@ -88,9 +88,55 @@ def test_the_summary_email_has_counts_ids_reasons_and_the_run_link_but_no_names(
     assert f"<code>child_not_found</code> (1): requests {ids['no_pupil']}" in text
     assert f"<code>no_auth_row</code> (1): requests {ids['no_auth']}" in text
     assert f"{BASE_URL}/dags/moodle_parent_provisioning/runs/{quote(dr.run_id, safe='')}" in text
+    assert "user sync, predicted: 2 created, 0 suspended, 0 revived, 0 refused" in text
+    assert "user sync, done: 2 created, 0 suspended, 0 revived" in text
     for name in names:
         assert name.lower() not in text.lower(), name
     assert "@example.org" not in text
+
+
+def test_the_summary_email_lists_the_warnings_and_the_override_in_words():
+    from include.parent_provisioning import notify
+
+    summary = {
+        "run_id": "manual__x",
+        "requests_taken": 0,
+        "provisioned": 0,
+        "not_provisioned": 0,
+        "deferred": 0,
+        "needs_attention": [],
+        "failed": {},
+        "allow_mass_suspension": True,
+        "triggered_by": "admin",
+        "warnings": ["Moodle's user sync suspended 3 accounts; predicted 2 (amy@example.org)"],
+        "sync": {
+            "prediction": {
+                "removeuser": "suspend",
+                "auth_rows": 9,
+                "accounts": 12,
+                "created": 0,
+                "suspended": 2,
+                "revived": 0,
+                "refused": 0,
+            },
+            "actual": {"suspended": 3},
+        },
+    }
+    html = notify.summary_email(summary, "http://a/run").html
+    assert "<h3>Warnings</h3><ul><li>Moodle&#x27;s user sync suspended 3 accounts; predicted 2" in html
+    assert "allow_mass_suspension=true, triggered by admin" in html
+    assert "2 suspended, 0 revived, 0 refused (of 12 parent accounts, 9 auth rows" in html
+    assert "{" not in html and "@example.org" not in html  # words, not a dict; no email address
+
+
+def test_the_failure_email_keeps_the_whole_refusal_of_a_mass_suspension():
+    from include.parent_provisioning import notify
+    from include.parent_provisioning.settings import parse
+    from include.parent_provisioning.user_sync import Prediction
+
+    refusal = Prediction("suspend", 3, 400, 0, 380, 0, 0).refusal(parse({"moodle_dir": "/m"}))
+    html = notify.failure_email("d", "r", "sync_users", 1, RuntimeError(refusal), "http://a/run").html
+    assert len(refusal) > 300 and "trigger the DAG with allow_mass_suspension=true" in html
 
 
 def test_a_failing_task_alerts_once_not_once_per_retry(named_school, school, run_cycle, inbox):
