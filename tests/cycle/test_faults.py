@@ -19,7 +19,7 @@ import pytest
 from airflow.listeners import hookimpl
 
 from testbed import mariadb, moodle_site
-from testbed.moodle_site import SYNC_USERS
+from testbed.moodle_site import SEND_PASSWORDS, SYNC_USERS
 from tests.cycle import end_state, runner
 from tests.cycle.conftest import run_dag
 from tests.cycle.proxy import proxied
@@ -337,8 +337,8 @@ def test_a_sync_hanging_past_its_timeout_fails_and_a_rerun_after_it_ends_succeed
 
 
 @contextmanager
-def _double_fault(cfg, **spec):
-    moodle_site.set_fault(cfg, SYNC_USERS, **spec)
+def _double_fault(cfg, task=SYNC_USERS, **spec):
+    moodle_site.set_fault(cfg, task, **spec)
     try:
         yield
     finally:
@@ -439,6 +439,47 @@ def test_each_moodle_cli_failure_stops_the_run_before_linking_and_a_rerun_conver
         injected,
         f"sync_users fails {'after its retry' if retried else 'at once, not retried'}: '{message}'; "
         "nothing linked or marked",
+        "fault removed, re-run",
+    )
+
+
+PASSWORD_FAILURES = {
+    # case: (how it is injected, the fault, the task's message)
+    "password task throws: exit 0 and 'Scheduled task failed'": (
+        "the double's password task throws 'Error reading from database'",
+        lambda cfg: _double_fault(cfg, SEND_PASSWORDS, throw="Error reading from database"),
+        "Moodle reported a failed task (exit status 0)",
+    ),
+    "password task lock held: exit 130": (
+        "the password task's lock held by another process",
+        lambda cfg: moodle_site.hold_lock(cfg, SEND_PASSWORDS),
+        "could not obtain the task lock (exit 130)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PASSWORD_FAILURES))
+def test_a_failing_password_task_leaves_the_links_made_and_nothing_marked_and_a_rerun_converges(
+    school, run_cycle, undisturbed, capfd, case
+):
+    injected, fault, message = PASSWORD_FAILURES[case]
+    capfd.readouterr()
+    with fault(school.cfg):
+        dr, states = run_cycle(retries=1)
+    out = capfd.readouterr().out
+    assert states["link_children"] == "success" and states["send_passwords"] == "failed", states
+    assert states["mark"] == "upstream_failed" and task(dr, "send_passwords").try_number == 2
+    assert message in out
+    assert nothing_marked(school) and links(school) > 0  # linked, not yet marked: marking waits for the mail
+    assert moodle_site.sent_emails(school.cfg) == []
+    dr2, states = run_cycle(rerun=dr)
+    assert dr2.state == "success", states
+    assert_like_undisturbed(
+        school,
+        undisturbed,
+        case,
+        injected,
+        f"send_passwords fails after its retry: '{message}'; the links are made, no request marked",
         "fault removed, re-run",
     )
 
