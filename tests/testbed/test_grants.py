@@ -1,0 +1,74 @@
+"""The grants in docs/grants.sql are the least the project needs, and the DAG's connections use
+them: a whole cycle passing under these users proves they suffice (tests/cycle); these tests
+prove they are not more than that, and that no Airflow connection is root."""
+
+from __future__ import annotations
+
+import MySQLdb
+import pytest
+
+from testbed import mariadb
+
+
+def _try(cfg, user, db, statement) -> int | None:
+    """The MariaDB error code the statement gets, or None if it was allowed (rolled back)."""
+    conn = mariadb.connect(cfg, user, db)
+    try:
+        cur = conn.cursor()
+        cur.execute(statement)
+        conn.rollback()
+        return None
+    except MySQLdb.OperationalError as exc:
+        return exc.args[0]
+    finally:
+        conn.close()
+
+
+DENIED = (1142, 1143, 1044)  # table / column / database access denied
+
+
+def test_the_airflow_connections_log_in_as_the_projects_users_not_root(fresh):
+    from airflow.providers.mysql.hooks.mysql import MySqlHook
+
+    expected = {"wordpress_db": fresh.cfg.wp_user.name, "moodle_db": fresh.cfg.moodle_user.name}
+    for conn_id, name in expected.items():
+        user = MySqlHook(mysql_conn_id=conn_id).get_first("SELECT CURRENT_USER()")[0]
+        assert user.split("@")[0] == name != "root", (conn_id, user)
+
+
+@pytest.mark.parametrize(
+    ("who", "table", "statement"),
+    [
+        ("wp", "{wp}tvs_parent_moodle_provisioning", "DELETE FROM `{t}` WHERE id = 0"),  # requests: never deleted
+        ("wp", "{wp}tvs_parent_moodle_provisioning_auth", "UPDATE `{t}` SET username = username WHERE id = 0"),
+        ("wp", "{wp}parent_provisioning_outcomes", "DROP TABLE `{t}`"),
+        ("wp", "{wp}users", "SELECT 1 FROM `{t}` LIMIT 1"),  # WordPress's own users: none of its business
+        ("moodle", "{mdl}role_assignments", "DELETE FROM `{t}` WHERE id = 0"),  # links: never removed
+        ("moodle", "{mdl}user", "UPDATE `{t}` SET suspended = 0 WHERE id = 0"),  # accounts are Moodle's sync's
+        ("moodle", "{mdl}user", "INSERT INTO `{t}` (username) VALUES ('x')"),
+        ("moodle", "{mdl}role", "UPDATE `{t}` SET name = name WHERE id = 0"),
+        ("moodle", "{mdl}mnet_host", "SELECT 1 FROM `{t}` LIMIT 1"),
+    ],
+)
+def test_the_projects_users_cannot_do_what_the_project_never_does(fresh, who, table, statement):
+    cfg = fresh.cfg
+    user, db = (cfg.wp_user, cfg.wp_db) if who == "wp" else (cfg.moodle_user, cfg.moodle_db)
+    name = table.format(wp=cfg.wp_prefix, mdl=cfg.moodle_prefix)
+    assert _try(cfg, user, db, statement.format(t=name)) in DENIED
+
+
+@pytest.mark.parametrize(
+    ("who", "statement"),
+    [
+        ("wp", "SELECT id, status FROM `{wp}tvs_parent_moodle_provisioning` LIMIT 1"),
+        ("wp", "UPDATE `{wp}tvs_parent_moodle_provisioning` SET status = status WHERE id = 0"),
+        ("wp", "DELETE FROM `{wp}tvs_parent_moodle_provisioning_auth` WHERE id = 0"),
+        ("moodle", "INSERT INTO `{mdl}role_assignments` (roleid, contextid, userid) VALUES (0, 0, 0)"),
+        ("moodle", "UPDATE `{mdl}context` SET path = path WHERE id = 0"),
+    ],
+)
+def test_and_can_do_what_it_does(fresh, who, statement):
+    """The other side of the same grants: the denials above are not a user that can do nothing."""
+    cfg = fresh.cfg
+    user, db = (cfg.wp_user, cfg.wp_db) if who == "wp" else (cfg.moodle_user, cfg.moodle_db)
+    assert _try(cfg, user, db, statement.format(wp=cfg.wp_prefix, mdl=cfg.moodle_prefix)) is None
