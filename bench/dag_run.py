@@ -3,12 +3,14 @@
 Run as its own process (`python -m bench.dag_run SPEC.json`) so that its memory figures are
 those of a process that runs the DAG and nothing else. An Airflow listener takes the
 servers' counters when each task starts and ends; the DAG's code is not touched.
-SPEC: {"users": {label: MariaDB user}, "sshd_log": path, "conf": {...}, "out": path}.
+SPEC: {"users": {label: MariaDB user}, "sshd_log": path, "conf": {...}, "out": path,
+       "private": path of a file of the school's names and emails, one a line, or null}.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -60,19 +62,24 @@ class TaskProbe:
         self._end(task_instance, "failed")
 
 
-def xcom_bytes(run_id: str) -> dict[str, int]:
-    """Bytes each task left in XCom, as JSON (how the metadata DB stores them). A task that
-    returns a dict pushes each key too (TaskFlow's multiple_outputs), and that is counted."""
+def xcom_values(run_id: str) -> dict[str, list[str]]:
+    """Each task's XComs as the JSON the metadata DB stores."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
-    sizes: dict[str, int] = {}
+    values: dict[str, list[str]] = {}
     with create_session() as session:
         for task_id, value in session.query(XComModel.task_id, XComModel.value).filter(
             XComModel.dag_id == DAG_ID, XComModel.run_id == run_id
         ):
-            sizes[task_id] = sizes.get(task_id, 0) + len(json.dumps(value))
-    return sizes
+            values.setdefault(task_id, []).append(json.dumps(value))
+    return values
+
+
+def private_in(texts, private: set[str]) -> list[str]:
+    """The names and emails found among the words of the texts (XCom must carry ids and counts only)."""
+    words = {w.lower() for text in texts for w in re.findall(r"[\w.@+'-]+", text)}
+    return sorted(words & private)
 
 
 def main(spec_path: str) -> int:
@@ -91,6 +98,8 @@ def main(spec_path: str) -> int:
     dr = dag.test(run_conf=spec["conf"], logical_date=datetime.now(UTC))
     total = time.monotonic() - started
     after = counters.read().minus(before)
+    xcoms = xcom_values(dr.run_id)
+    private = set(Path(spec["private"]).read_text().splitlines()) if spec.get("private") else set()
     result = {
         "run_id": dr.run_id,
         "state": str(dr.state),
@@ -98,7 +107,8 @@ def main(spec_path: str) -> int:
         "statements": after.statements,
         "ssh_sessions": after.ssh_sessions,
         "tasks": probe.tasks,
-        "xcom_bytes": xcom_bytes(dr.run_id),
+        "xcom_bytes": {task_id: sum(map(len, v)) for task_id, v in xcoms.items()},
+        "xcom_private": private_in((t for v in xcoms.values() for t in v), private)[:20],
         "report": _report_value(dr),
     }
     counters.close()

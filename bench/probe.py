@@ -20,10 +20,15 @@ from testbed import mariadb
 _STAT_COLUMNS = "SELECT_COMMANDS + UPDATE_COMMANDS + OTHER_COMMANDS"
 
 
-def enable_user_statistics() -> None:
+def enable_user_statistics(on: bool = True) -> bool:
+    """Switch MariaDB's per-user statistics on (or back off); returns whether they were on."""
     conn = mariadb.admin_connect()
     try:
-        conn.cursor().execute("SET GLOBAL userstat = 1")
+        cur = conn.cursor()
+        cur.execute("SELECT @@GLOBAL.userstat")
+        was = bool(cur.fetchone()[0])
+        cur.execute(f"SET GLOBAL userstat = {1 if on else 0}")
+        return was
     finally:
         conn.close()
 
