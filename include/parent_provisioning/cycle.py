@@ -251,7 +251,8 @@ def moodle_lines(summary: dict) -> list[str]:
         lines.append(f"allow_mass_suspension=true, triggered by {summary.get('triggered_by') or 'unknown'}")
     for key, value in (("sync", sync), ("passwords", summary.get("passwords"))):
         if value:
-            lines.append(f"Moodle {key}: {', '.join(f'{k} {v}' for k, v in value.items())}")
+            words = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+            lines.append(f"Moodle {key}: {words}")
     return lines
 
 
