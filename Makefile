@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 ENV := source scripts/airflow_env.sh &&
 
-.PHONY: setup demo ui test bench lint format lock testbed-down clean
+.PHONY: setup demo ui test unit bench lint format lock testbed-down clean
 
 setup:  ## Debian packages, .venv from the lock, migrated Airflow home
 	@bash scripts/setup.sh
@@ -20,6 +20,9 @@ test: setup lint  ## lint, then every test (real MariaDB, OpenSSH, Airflow)
 	@export PP_AIRFLOW_HOME=$(CURDIR)/.airflow/test && $(ENV) \
 	  { [ -f "$$AIRFLOW_HOME/airflow.db" ] || $(VENV)/airflow db migrate >/dev/null; } && $(VENV)/pytest -q -p no:cacheprovider; rc=$$?; \
 	  if [ $$rc = 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+unit: setup  ## the pure tests (the cycle's decisions, settings, the sync's prediction): seconds, no test bed
+	@$(VENV)/pytest -q -p no:cacheprovider tests/unit
 
 bench: setup  ## the cycle at 100, 1,000 and 10,000 requests beside the WordPress plugin's pattern: BENCHMARKS.md
 	@export PP_AIRFLOW_HOME=$(CURDIR)/.airflow/bench && $(ENV) \
