@@ -9,10 +9,10 @@ provisioning cycle.
 |---|---|
 | `check` | settings valid, both databases reachable, WordPress tables present, Parent role allowed in user contexts, static contexts exist |
 | `collect` | the approved requests this cycle takes (oldest first, up to `max_requests_per_cycle`); data problems become reasons |
-| `sync_users` | predicts what Moodle's user sync will create, suspend and revive; refuses when it would suspend more parents than the limits; then runs `\\auth_db\\task\\sync_users` over SSH, only if some parent needs a new account; output checked, not only the exit code; what Moodle did compared with the prediction |
-| `link_children` | each child matched among pupils only; the Parent role assigned in the child's user context and each static context, never twice |
+| `sync_users` | predicts what Moodle's user sync will create, suspend and revive; refuses when it would suspend more parents than the limits; then runs `\\auth_db\\task\\sync_users` over SSH whenever it has work: a new parent's account to create, a de-provisioned parent's to suspend (access ends here), a re-approved one's to revive; a night with nothing to do opens no SSH session; output checked, not only the exit code; what Moodle did compared with the prediction |
+| `link_children` | each child matched among pupils only, and never when a suspended or non-pupil account has the same name (a guess); the Parent role assigned in the child's user context and each static context, never twice |
 | `send_passwords` | Moodle's `\\core\\task\\send_new_user_passwords_task`, only if new accounts were created |
-| `mark` | provisioned requests marked; the others keep `approved` with their reasons; one comment line per request per run |
+| `mark` | provisioned requests marked; the others keep `approved` with their reasons; a request staff changed after `link_children` read it is left as staff left it (`changed_during_cycle`); one comment line per request per run |
 | `report` | the cycle's summary: counts, the failed requests' ids grouped by reason codes |
 | `notify` | the summary emailed to the `notify_emails` setting (ids and reason codes, no names) |
 
@@ -270,8 +270,6 @@ def moodle_parent_provisioning():
         s = _settings()
         run_id, _, dry_run = _params()
         allowed, triggered_by = _override()
-        if not collected["needs_account"]:
-            print("No request needs a new account: Moodle's user sync is not run.")
         with _connections() as (wp, mdl):
             if not dry_run:
                 _hold_cycle_lock(wp, run_id)
@@ -319,7 +317,7 @@ def moodle_parent_provisioning():
     @task(multiple_outputs=False)
     def mark(linked: dict, passwords: dict) -> dict:
         """Requests marked provisioned, or kept approved with their reasons."""
-        from include.parent_provisioning import wordpress
+        from include.parent_provisioning import cycle
 
         s = _settings()
         run_id, _, dry_run = _params()
@@ -327,7 +325,7 @@ def moodle_parent_provisioning():
             return {"skipped": "dry run"}
         with _connections(moodle=False) as (wp, _):
             _hold_cycle_lock(wp, run_id)
-            changed = wordpress.mark(wp, s, run_id)
+            changed = cycle.mark(wp, s, run_id)
         print(f"{changed} request(s) updated in WordPress")
         return {"requests_updated": changed}
 

@@ -10,9 +10,10 @@ CREATE USER IF NOT EXISTS ${WP_USER} IDENTIFIED BY '${WP_PASSWORD}';
 GRANT SELECT, INSERT, UPDATE ON `${WP_DB}`.`${WP_PREFIX}tvs_parent_moodle_provisioning` TO ${WP_USER};
 -- Moodle's external auth table: approval writes a row, de-provisioning deletes it. Never updated.
 GRANT SELECT, INSERT, DELETE ON `${WP_DB}`.`${WP_PREFIX}tvs_parent_moodle_provisioning_auth` TO ${WP_USER};
--- The project's own tables, created by its first run (CREATE on a table that does not exist yet is allowed).
+-- The project's own tables, created by its first run (CREATE on a table that does not exist yet is allowed);
+-- ALTER on the outcomes table adds the columns a later version needs to a table an earlier one made.
 GRANT SELECT, INSERT, UPDATE, CREATE ON `${WP_DB}`.`${WP_PREFIX}parent_provisioning_cycles` TO ${WP_USER};
-GRANT SELECT, INSERT, UPDATE, CREATE ON `${WP_DB}`.`${WP_PREFIX}parent_provisioning_outcomes` TO ${WP_USER};
+GRANT SELECT, INSERT, UPDATE, CREATE, ALTER ON `${WP_DB}`.`${WP_PREFIX}parent_provisioning_outcomes` TO ${WP_USER};
 GRANT SELECT, INSERT, UPDATE, CREATE ON `${WP_DB}`.`${WP_PREFIX}parent_provisioning_lock` TO ${WP_USER};
 
 -- 2. The project's Moodle user (Airflow connection `moodle_db`).

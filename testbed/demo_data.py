@@ -11,6 +11,7 @@ Every request carries an expectation, `school.expectations[request_id]`, a dict:
     username               lower(trim(parent_email)): the parent's Moodle username
     children               one outcome per named child (child, child2, child3 in order):
                            ("linked", pupil user id) | ("ambiguous",) | ("unmatched",)
+                           (never ("namesake",): see the rule below)
     cases                  one label per child: why it is there (CASES below)
     intended               one user id or None per child: whom the parent meant (the real
                            pupil for wrong_tg, the staff member for staff_only, ...)
@@ -26,7 +27,10 @@ Every request carries an expectation, `school.expectations[request_id]`, a dict:
     deleted = 0 and suspended = 0, and whose firstname, lastname and department equal the
     request's child_fname, child_sname and child_tg as MariaDB's utf8mb4_unicode_ci compares
     them (case and accents ignored, trailing spaces ignored).
-    One match: linked; none: unmatched; several: ambiguous.
+    One match: linked; none: unmatched; several: ambiguous. One match is still a guess
+    ("namesake") when another not-deleted user who is not a candidate (a suspended pupil,
+    staff, a parent other than the requester's own account) has the same name and department:
+    the generator makes no such child, and fails if its random names ever do.
 
 User ids, context ids and request ids are those a fresh `mariadb.create()` leaves next:
 users from 3 (guest 1, admin 2), contexts from 2 (system 1), requests from 1. If the
@@ -55,7 +59,7 @@ REQUEST_TYPES = (NEW_ACCOUNT, LOGIN_ISSUE, MISSING_CHILDREN, BULK_UPLOAD)
 STATUSES = ("pending", "approved", "provisioned", "rejected", "duplicate", "bogus", "unknown")
 AUTH_DESCRIPTION = mariadb.AUTH_DESCRIPTION
 
-LINKED, AMBIGUOUS, UNMATCHED = "linked", "ambiguous", "unmatched"
+LINKED, AMBIGUOUS, UNMATCHED, NAMESAKE = "linked", "ambiguous", "unmatched", "namesake"
 # Why a child is named in a request. The first group should end up linked, the rest not.
 CASES_LINKED = (
     "ok",  # an ordinary pupil (unique name), named with the right tutor group
@@ -952,16 +956,24 @@ class _Builder:
 def match_children(school: School) -> dict[int, list[tuple]]:
     """The reference matching rule (module docstring) applied to every request's children."""
     index: dict[tuple[str, str, str], list[int]] = {}
-    for p in school.pupils:
+    others: dict[tuple[str, str, str], set[int]] = {}
+    for p in school.users:
+        key = (_norm(p.firstname), _norm(p.lastname), _norm(p.department))
         if p.cohort and not p.deleted and not p.suspended:
-            key = (_norm(p.firstname), _norm(p.lastname), _norm(p.department))
             index.setdefault(key, []).append(p.id)
+        elif not p.deleted:
+            others.setdefault(key, set()).add(p.id)
     result = {}
     for r in school.requests:
+        own = school.expectations[r.id].get("existing_parent_id") if r.id in school.expectations else None
         outcomes = []
         for fname, sname, tg in r.children:
-            ids = index.get((_norm(fname), _norm(sname), _norm(tg)), [])
-            outcomes.append((LINKED, ids[0]) if len(ids) == 1 else (AMBIGUOUS,) if ids else (UNMATCHED,))
+            key = (_norm(fname), _norm(sname), _norm(tg))
+            ids = index.get(key, [])
+            if len(ids) == 1:
+                outcomes.append((NAMESAKE,) if others.get(key, set()) - {own} else (LINKED, ids[0]))
+            else:
+                outcomes.append((AMBIGUOUS,) if ids else (UNMATCHED,))
         result[r.id] = outcomes
     return result
 

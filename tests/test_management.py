@@ -88,12 +88,137 @@ def test_deprovisioning_removes_only_this_requests_auth_row(fresh, wp, s, status
     school = School(fresh)
     first = school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")], status="provisioned")
     extra = school.request("ann.lee@example.org", [("Bo", "Lee", "9KM")], auth=False, request_type=CHILDREN_NOT_LINKED)
-    m.set_status(wp, s, extra, status, actor="ops")
+    m.set_status(wp, s, extra, status, actor="ops")  # approved, no auth row of its own: nothing to confirm
     assert len(auth_rows(school, "ann.lee@example.org")) == 1  # the parent keeps their account
-    result = m.set_status(wp, s, first, status, actor="ops")
+    result = m.set_status(wp, s, first, status, actor="ops", confirmed=True)
     assert auth_rows(school, "ann.lee@example.org") == []
-    assert school.req(first)["status"] == status and "auth row removed" in result.message
+    assert school.req(first)["status"] == status
+    assert result.message.endswith("auth row removed: the parent's Moodle account is suspended at the next cycle")
     assert school.req(first)["system_comment"].count("(by ops in Airflow)") == 1
+
+
+def last_line(school, rid) -> str:
+    return school.req(rid)["system_comment"].splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("status", "doing"),
+    [
+        ("rejected", "rejecting it"),
+        ("duplicate", "marking it duplicate"),
+        ("bogus", "marking it bogus"),
+        ("unknown", "marking it unknown"),
+        ("pending", "sending it back to pending"),
+    ],
+)
+def test_taking_a_provisioned_parents_access_away_asks_first_and_says_what_happens(fresh, wp, s, status, doing):
+    school = School(fresh)
+    rid = school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")], status="provisioned")
+    before, auth_before = school.req(rid), auth_rows(school, "ann.lee@example.org")
+    with pytest.raises(m.AccessRemovalNeedsConfirmation) as asked:
+        m.set_status(wp, s, rid, status, actor="ops")
+    assert str(asked.value).startswith(
+        f"Request {rid} is provisioned: {doing} removes its auth row, so the parent loses access to Moodle: the next"
+        " provisioning cycle (the nightly run, or 'Provision now') runs Moodle's user sync, which suspends the"
+        " parent's account (its data is kept)."
+    )
+    assert str(asked.value).endswith("Confirm to go ahead.")
+    assert (asked.value.status, asked.value.suspends_account) == (status, True)
+    assert school.req(rid) == before and auth_rows(school, "ann.lee@example.org") == auth_before
+    result = m.set_status(wp, s, rid, status, actor="ops", confirmed=True)
+    said = (
+        f"Status provisioned -> {status}; auth row removed: the parent's Moodle account is suspended at the next cycle"
+    )
+    assert (result.status, result.message) == (status, said)
+    assert school.req(rid)["status"] == status and auth_rows(school, "ann.lee@example.org") == []
+    assert last_line(school, rid).endswith(f"{said} (by ops in Airflow)")
+
+
+def test_sending_back_to_pending_points_to_correcting_the_child_instead(fresh, wp, s):
+    school = School(fresh)
+    rid = school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")], status="provisioned")
+    with pytest.raises(m.AccessRemovalNeedsConfirmation, match="correct the child instead: the parent keeps access"):
+        m.set_status(wp, s, rid, "pending", actor="ops")
+
+
+def test_a_parent_with_another_auth_row_is_told_they_keep_the_account(fresh, wp, s):
+    school = School(fresh)
+    keeper = school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")], status="provisioned")
+    rid = school.request(" Ann.Lee@Example.org", [("Bo", "Lee", "9KM")], status="provisioned", request_type=UPLOADED)
+    with pytest.raises(m.AccessRemovalNeedsConfirmation) as asked:
+        m.set_status(wp, s, rid, "rejected", actor="ops")
+    assert asked.value.suspends_account is False
+    assert (
+        f"rejecting it removes its auth row, but the parent keeps the Moodle account through request {keeper}'s auth"
+        " row for the same email, so the account is not suspended" in str(asked.value)
+    )
+    assert "loses access" not in str(asked.value)
+    result = m.set_status(wp, s, rid, "rejected", actor="ops", confirmed=True)
+    said = (
+        f"Status provisioned -> rejected; auth row removed; the parent keeps access through another auth row"
+        f" (request {keeper}); the children it linked stay linked in Moodle"
+    )
+    assert result.message == said and last_line(school, rid).endswith(f"{said} (by ops in Airflow)")
+    assert [r["request_id"] for r in auth_rows(school, "ann.lee@example.org")] == [keeper]
+
+
+def test_a_provisioned_request_without_an_auth_row_of_its_own_suspends_nobody(fresh, wp, s):
+    school = School(fresh)
+    school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")], status="provisioned")
+    rid = school.request(
+        "ann.lee@example.org",
+        [("Bo", "Lee", "9KM")],
+        status="provisioned",
+        auth=False,
+        request_type=CHILDREN_NOT_LINKED,
+    )
+    result = m.set_status(wp, s, rid, "rejected", actor="ops")  # nothing to confirm: no access is taken away
+    said = (
+        "Status provisioned -> rejected; it had no auth row of its own, so no account is suspended;"
+        " the children it linked stay linked in Moodle"
+    )
+    assert result.message == said and last_line(school, rid).endswith(f"{said} (by ops in Airflow)")
+    assert school.req(rid)["status"] == "rejected" and len(auth_rows(school, "ann.lee@example.org")) == 1
+
+
+def test_an_approved_request_loses_its_auth_row_without_asking_and_says_what_that_means(fresh, wp, s):
+    school = School(fresh)
+    rid = school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")], status="approved")
+    result = m.set_status(wp, s, rid, "bogus", actor="ops")
+    assert result.message == (
+        "Status approved -> bogus; auth row removed: the parent gets no Moodle account from it (one Moodle's user"
+        " sync already created is suspended at the next cycle)"
+    )
+    assert auth_rows(school, "ann.lee@example.org") == []
+
+
+def test_correcting_a_provisioned_request_keeps_access_and_sends_it_back_to_approved(fresh, wp, s):
+    school = School(fresh)
+    rid = school.request(
+        "ann.lee@example.org", [("Amy", "Lee", "7RB")], status="provisioned", date_approved="2024-09-02 08:00:00"
+    )
+    [row_before] = auth_rows(school, "ann.lee@example.org")
+    result = m.correct_child(wp, s, rid, 1, "Amy", " Lee", "8CD ", actor="admin")
+    said = (
+        "Child 1 corrected on a provisioned request: back to approved; the parent keeps access and the next cycle"
+        " links the corrected child (links already made stay in Moodle)"
+    )
+    assert (result.status, result.message) == ("approved", said)
+    req = school.req(rid)
+    assert (req["status"], req["child_fname"], req["child_sname"], req["child_tg"]) == ("approved", "Amy", "Lee", "8CD")
+    assert str(req["date_approved"]) == "2024-09-02 08:00:00"
+    assert last_line(school, rid).endswith(f"{said} (by admin in Airflow)")
+    assert auth_rows(school, "ann.lee@example.org") == [row_before]  # the very same row: never removed
+
+
+def test_a_correction_that_changes_nothing_leaves_a_provisioned_request_provisioned(fresh, wp, s):
+    school = School(fresh)
+    rid = school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")], status="provisioned")
+    before = school.req(rid)
+    result = m.correct_child(wp, s, rid, 1, " Amy", "Lee ", "7RB", actor="admin")
+    assert (result.status, result.message) == ("provisioned", "child 1: nothing changed; still provisioned")
+    assert m.correct_child(wp, s, rid, 3, "", "", "", actor="admin").status == "provisioned"  # no child 3 before
+    assert school.req(rid) == before
 
 
 def test_correcting_a_child_and_the_staff_comment(fresh, wp, s):

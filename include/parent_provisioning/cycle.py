@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 
-from include.parent_provisioning import moodle_db, wordpress
+from include.parent_provisioning import moodle_db, plan, user_sync, wordpress
 from include.parent_provisioning.matching import PupilIndex
 from include.parent_provisioning.moodle_db import Site
 from include.parent_provisioning.reasons import Reason
@@ -24,7 +24,7 @@ from include.parent_provisioning.wordpress import Outcome
 log = logging.getLogger(__name__)
 
 
-PARENT_UNUSABLE = ("invalid_email", "email_not_a_moodle_username", "no_auth_row", "account_other_auth")
+PLAN_REQUESTS = 200  # requests a dry run's plan lists one by one (its counts are whole)
 
 
 class CheckError(RuntimeError):
@@ -44,8 +44,11 @@ def check(wp, mdl, s: Settings, dry_run: bool) -> dict:
         site = moodle_db.check_site(mdl, s)
     except moodle_db.SiteError as exc:
         raise CheckError(str(exc)) from exc
-    if missing and not dry_run:  # only once every check has passed
-        wordpress.create_own_tables(wp, s)
+    if not dry_run:  # only once every check has passed
+        if missing:
+            wordpress.create_own_tables(wp, s)
+        for column in wordpress.upgrade_own_tables(wp, s):
+            log.info("added column %s (a deployment made by an earlier version)", column)
     return asdict(site)
 
 
@@ -105,17 +108,35 @@ def collect(wp, mdl, s: Settings, site: dict, run_id: str, request_ids: Sequence
 
 
 def link(wp, mdl, s: Settings, site: dict, run_id: str, request_ids: Sequence[int], dry_run: bool) -> dict:
-    """Find each parent's account, match each child among pupils, and assign the parent role
-    in each matched child's user context and in each static context."""
+    """Read what the plan needs, plan (plan.py: pure), and apply it: the Parent role in each
+    matched child's user context and in each static context, and each request's outcome.
+
+    A real run takes the requests `collect` took that are still approved, as they are now; one
+    staff took out of `approved` meanwhile is not linked and gets `changed_during_cycle`. A dry
+    run takes the queue as it is and plans the accounts Moodle's user sync would create or
+    revive as if it had run, so that its plan is what the real run would do."""
     st = Site.from_dict(site)
+    will_create: frozenset[str] = frozenset()
+    will_revive: frozenset[int] = frozenset()
+    gone: list[int] = []
     if dry_run:
         rows = wordpress.approved_requests(wp, s, request_ids).rows
         past: dict[int, list] = {}
         needed_account: set[int] = set()
+        simulation, _, _ = user_sync.forecast(wp, mdl, s, site)
+        will_create, will_revive = simulation.created, simulation.revived
     else:
         collected = wordpress.run_outcomes(wp, s, run_id)
         rows = wordpress.requests_by_id(wp, s, [o["request_id"] for o in collected])
-        rows = [r for r in rows if r["status"] == "approved"]
+        approved_ids = {int(r["id"]) for r in rows if r["status"] == "approved"}
+        # Not approved any more and not yet marked by this run: staff changed it. (A request this
+        # run already marked provisioned is not approved either: a re-run keeps its outcome.)
+        gone = [
+            int(o["request_id"])
+            for o in collected
+            if int(o["request_id"]) not in approved_ids and o["marked_outcome"] is None
+        ]
+        rows = [r for r in rows if int(r["id"]) in approved_ids]
         past = wordpress.history(wp, s, run_id, [int(r["id"]) for r in rows])
         needed_account = {int(o["request_id"]) for o in collected if o["needs_account"]}
     auth = wordpress.auth_emails(wp, s)
@@ -123,78 +144,77 @@ def link(wp, mdl, s: Settings, site: dict, run_id: str, request_ids: Sequence[in
     accounts = moodle_db.find_accounts(mdl, s, st, emails)
     requests = validate(rows, auth, s, st, accounts)
 
-    # A request with an unusable parent is not matched; one with an incomplete child is, so that
-    # staff learn every problem at once, but nothing of it is linked until the request is whole.
-    matched = {r.id: r for r in requests if not any(x.code in PARENT_UNUSABLE for x in r.reasons)}
-    pupils = moodle_db.find_pupils(mdl, s, st, {c.surname for r in matched.values() for c in r.children})
-    index = PupilIndex(pupils, s.match_by)
+    matched = [r for r in requests if not any(x.code in plan.PARENT_UNUSABLE for x in r.reasons)]
+    surnames = {c.surname for r in matched for c in r.children}
+    pupils = moodle_db.find_pupils(mdl, s, st, surnames)
+    namesakes = moodle_db.find_namesakes(mdl, s, surnames, {p.id for p in pupils})
+    index = PupilIndex(pupils, s.match_by, namesakes)
+    plans = plan.plan_requests(requests, accounts, index, will_create, will_revive)
 
-    plans: list[tuple[Request, int | None, list[tuple[int, int]]]] = []
-    for request in requests:
-        linked: list[tuple[int, int]] = []
-        account = accounts.get(request.email)
-        parent_id = None
-        if not request.reasons:
-            if account is None:
-                request.reasons.append(Reason("account_missing"))
-            elif account.suspended:
-                request.reasons.append(Reason("account_suspended"))
-            else:
-                parent_id = account.id
-        for child in request.children if request.id in matched else ():
-            pupil_id, reason = index.match(child)
-            if reason:
-                request.reasons.append(reason)
-            elif parent_id is not None:
-                linked.append((child.position, pupil_id))
-        plans.append((request, parent_id, linked))
-
-    child_ids = {pupil for _, parent, linked in plans if parent for _, pupil in linked}
-    contexts = moodle_db.ensure_user_contexts(mdl, s, st, child_ids, dry_run)
-    wanted = set()
-    for _, parent, linked in plans:
-        if parent:
-            wanted.update((contexts[pupil], parent) for _, pupil in linked)
-            wanted.update((ctx, parent) for ctx in st.static_context_ids)
-    added = moodle_db.ensure_role_assignments(mdl, s, st, wanted, dry_run)
+    contexts = moodle_db.ensure_user_contexts(mdl, s, st, plan.children_to_link(plans), dry_run)
+    added = moodle_db.ensure_role_assignments(
+        mdl, s, st, plan.wanted_assignments(plans, contexts, st.static_context_ids), dry_run
+    )
     if not dry_run:
         moodle_db.mark_access_dirty(
-            mdl, s, st, {p for _, p, linked in plans if p and (linked or st.static_context_ids)}
+            mdl, s, st, {p.parent_id for p in plans if p.parent_id and (p.links or st.static_context_ids)}
         )
         mdl.commit()
 
-    outcomes = []
     now = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-    for request, parent, linked in plans:
-        done = parent is not None and not request.reasons
-        outcome = Outcome(
-            request.id,
-            "provisioned" if done else "not_provisioned",
-            needs_account=request.id in needed_account,
-            reasons=tuple(request.reasons),
-            parent_userid=parent,
-            linked_children=tuple(linked),
-        )
-        outcome.attempt, outcome.needs_attention = (
-            (len([p for p in past.get(request.id, []) if p[0] != "provisioned"]) + 1, False)
-            if done
-            else wordpress.attempt_and_attention(past.get(request.id, []), outcome.reason_key)
-        )
-        outcome.comment_line = comment_line(now, run_id, outcome, len(st.static_context_ids))
-        outcomes.append(outcome)
+    outcomes = [_outcome(p, run_id, now, needed_account, past, len(st.static_context_ids)) for p in plans]
+    outcomes += [changed_during_cycle(rid, run_id, now) for rid in gone]
     if not dry_run:
         wordpress.write_outcomes(wp, s, run_id, outcomes)
     result = {
         "provisioned": sum(1 for o in outcomes if o.outcome == "provisioned"),
         "not_provisioned": sum(1 for o in outcomes if o.outcome != "provisioned"),
-        "children_linked": sum(len(o.linked_children) for o in outcomes),
+        "children_linked": sum(len(p.links) for p in plans),
         "role_assignments_added": added,
         "new_accounts": sum(1 for o in outcomes if o.needs_account and o.parent_userid),
     }
     if dry_run:
-        result["plan"] = {o.request_id: o.reason_key or "provisioned" for o in outcomes[:200]}
+        result["new_accounts"] = sum(1 for p in plans if p.account in (plan.CREATED_BY_SYNC, plan.REVIVED_BY_SYNC))
+        result["role_assignments_added"] += plan.new_links_for_new_accounts(plans, len(st.static_context_ids))
+        result["plan"] = {p.request_id: plan.describe(p) for p in plans[:PLAN_REQUESTS]}
     log.info("linking: %s", {k: v for k, v in result.items() if k != "plan"})
     return result
+
+
+def _outcome(
+    p: plan.RequestPlan, run_id: str, now: str, needed_account: set[int], past: dict[int, list], statics: int
+) -> Outcome:
+    outcome = Outcome(
+        p.request_id,
+        "provisioned" if p.provisioned else "not_provisioned",
+        needs_account=p.request_id in needed_account,
+        reasons=p.reasons,
+        parent_userid=p.parent_id,
+        linked_children=p.links,
+        fingerprint=p.fingerprint,
+    )
+    history = past.get(p.request_id, [])
+    outcome.attempt, outcome.needs_attention = (
+        (len([x for x in history if x[0] != "provisioned"]) + 1, False)
+        if p.provisioned
+        else wordpress.attempt_and_attention(history, outcome.reason_key)
+    )
+    outcome.comment_line = comment_line(now, run_id, outcome, statics)
+    return outcome
+
+
+def changed_during_cycle(request_id: int, run_id: str, now: str) -> Outcome:
+    """A request staff changed after the cycle read it: left as staff left it, taken up next cycle."""
+    outcome = Outcome(request_id, "not_provisioned", reasons=(Reason("changed_during_cycle"),))
+    outcome.comment_line = comment_line(now, run_id, outcome, 0)
+    return outcome
+
+
+def mark(wp, s: Settings, run_id: str) -> int:
+    """The outcomes applied to the requests (wordpress.mark); a request staff changed since
+    `link_children` read it gets this run's changed_during_cycle line instead."""
+    now = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    return wordpress.mark(wp, s, run_id, changed_during_cycle(0, run_id, now).comment_line)
 
 
 def comment_line(now: str, run_id: str, o: Outcome, static_contexts: int) -> str:
@@ -203,6 +223,8 @@ def comment_line(now: str, run_id: str, o: Outcome, static_contexts: int) -> str
         children = ", ".join(str(pos) for pos, _ in o.linked_children)
         extra = f" and {static_contexts} static context(s)" if static_contexts else ""
         return f"{now} Provisioned by {where}: parent account linked to child(ren) {children}{extra}."
+    if o.reason_key == "changed_during_cycle":
+        return f"{now} Not marked by {where}: {o.reasons[0].text}."
     linked = ", ".join(str(pos) for pos, _ in o.linked_children)
     partial = f" Linked so far: child(ren) {linked}." if linked else ""
     attention = " NEEDS ATTENTION: failing the same way for several cycles." if o.needs_attention else ""
@@ -218,6 +240,7 @@ def summarise(wp, s: Settings, run_id: str, collected: dict, extra: dict) -> dic
     for o in outcomes:
         if o["outcome"] not in ("provisioned", "collected"):
             failed.setdefault(o["reason_key"], []).append(int(o["request_id"]))
+    done = (extra.get("sync") or {}).get("actual") or {}
     summary = {
         "run_id": run_id,
         "requests_taken": len(outcomes),
@@ -226,6 +249,9 @@ def summarise(wp, s: Settings, run_id: str, collected: dict, extra: dict) -> dic
         "needs_attention": sorted(int(o["request_id"]) for o in outcomes if o["needs_attention"]),
         "deferred": collected.get("deferred", 0),
         "failed": dict(sorted(failed.items())),
+        # Parents whose access ended this cycle: Moodle's sync suspended (or deleted) their accounts
+        # because staff removed their auth rows.
+        "accounts_suspended": int(done.get("suspended", 0)),
         **extra,
     }
     wordpress.finish_cycle(wp, s, run_id, summary)
@@ -262,6 +288,11 @@ def format_summary(summary: dict) -> str:
         f"{summary['provisioned']} provisioned, {summary['not_provisioned']} not provisioned, "
         f"{summary['deferred']} deferred to the next cycle.",
     ]
+    if summary.get("accounts_suspended"):
+        lines.append(
+            f"  Access ended: {summary['accounts_suspended']} parent account(s) suspended by Moodle's user sync "
+            "because staff removed their auth rows."
+        )
     lines += [f"  {line}" for line in moodle_lines(summary)]
     for warning in summary.get("warnings") or ():
         lines.append(f"  WARNING: {warning}")

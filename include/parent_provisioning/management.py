@@ -52,6 +52,15 @@ class ConfirmationNeeded(ActionRefused):
         self.would_remove, self.limit = would_remove, limit
 
 
+class AccessRemovalNeedsConfirmation(ActionRefused):
+    """De-provisioning a provisioned request removes its auth row: staff confirm first, told
+    whether the parent loses access to Moodle or keeps it through another auth row."""
+
+    def __init__(self, message: str, request_id: int, status: str, suspends_account: bool):
+        super().__init__(message)
+        self.request_id, self.status, self.suspends_account = request_id, status, suspends_account
+
+
 @dataclass(frozen=True)
 class ActionResult:
     request_id: int
@@ -166,19 +175,93 @@ def _check_deprovision_status(status: str) -> None:
         raise ActionRefused(f"status must be one of {', '.join(x for x in DEPROVISIONED if x != 'deleting')}")
 
 
-def set_status(conn, s: Settings, request_id: int, status: str, actor: str) -> ActionResult:
-    """Reject, mark duplicate, bogus or unknown, or send back to pending: the request's
-    auth row goes, so Moodle suspends the account at its next sync (keeping its data).
-    A parent's account shared with other requests is untouched: only this request's row."""
+DOING = {
+    "rejected": "rejecting it",
+    "duplicate": "marking it duplicate",
+    "bogus": "marking it bogus",
+    "unknown": "marking it unknown",
+    "pending": "sending it back to pending",
+}
+NEXT_CYCLE = "the next provisioning cycle (the nightly run, or 'Provision now')"
+
+
+def _own_auth_rows(cur, s: Settings, request_id: int) -> int:
+    cur.execute(f"SELECT id FROM `{s.auth_table}` WHERE request_id = %s FOR UPDATE", (request_id,))
+    return len(cur.fetchall())
+
+
+def _other_auth_row(cur, s: Settings, email: str, request_id: int) -> int | None:
+    """The request whose auth row for this email (any case or spacing, as `_auth_row_exists`)
+    remains when this request's goes: while it stays, Moodle's user sync keeps the parent's
+    account active. None when there is none."""
+    cur.execute(
+        f"SELECT request_id FROM `{s.auth_table}` WHERE (LOWER(TRIM(username)) = %s OR LOWER(TRIM(parent_email)) = %s)"
+        " AND request_id <> %s ORDER BY id LIMIT 1 FOR UPDATE",
+        (email, email, request_id),
+    )
+    row = cur.fetchone()
+    return None if row is None else int(row[0])
+
+
+def _status_note(was: str, status: str, removed: int, keeper: int | None) -> str:
+    """The history line and the answer: what the change does to the parent's access, truthfully.
+    Moodle's user sync suspends an account only when no auth row for it is left."""
+    head = f"Status {was} -> {status}"
+    if removed and keeper is not None:
+        kept = f"{head}; auth row removed; the parent keeps access through another auth row (request {keeper})"
+        return kept + ("; the children it linked stay linked in Moodle" if was == "provisioned" else "")
+    if removed and was == "provisioned":
+        return f"{head}; auth row removed: the parent's Moodle account is suspended at the next cycle"
+    if removed:
+        return (
+            f"{head}; auth row removed: the parent gets no Moodle account from it (one Moodle's user sync"
+            " already created is suspended at the next cycle)"
+        )
+    if was == "provisioned":
+        return (
+            f"{head}; it had no auth row of its own, so no account is suspended;"
+            " the children it linked stay linked in Moodle"
+        )
+    return head
+
+
+def _confirmation(request_id: int, status: str, keeper: int | None) -> AccessRemovalNeedsConfirmation:
+    doing = f"Request {request_id} is provisioned: {DOING[status]} removes its auth row"
+    if keeper is None:
+        text = (
+            f"{doing}, so the parent loses access to Moodle: {NEXT_CYCLE} runs Moodle's user sync, which"
+            " suspends the parent's account (its data is kept)."
+        )
+    else:
+        text = (
+            f"{doing}, but the parent keeps the Moodle account through request {keeper}'s auth row for the"
+            " same email, so the account is not suspended; the children this request linked stay linked in Moodle."
+        )
+    if status == "pending":
+        text += " To fix a child's name or tutor group, correct the child instead: the parent keeps access."
+    return AccessRemovalNeedsConfirmation(
+        f"{text} Confirm to go ahead.", request_id, status, suspends_account=keeper is None
+    )
+
+
+def set_status(conn, s: Settings, request_id: int, status: str, actor: str, confirmed: bool = False) -> ActionResult:
+    """Reject, mark duplicate, bogus or unknown, or send back to pending: the request's own
+    auth row goes. When no other auth row for the parent's email is left, the next cycle runs
+    Moodle's user sync, which suspends the account (keeping its data). A provisioned request
+    with an auth row of its own is a parent who has access: that needs confirmed=True, and the
+    refusal (AccessRemovalNeedsConfirmation) says whether the parent would lose it."""
     _check_deprovision_status(status)
 
     def work(cur) -> ActionResult:
         req = _lock_request(cur, s, request_id)
         if req["status"] == status:
             raise ActionRefused(f"request {request_id} is already {status}")
+        own = _own_auth_rows(cur, s, request_id)
+        keeper = _other_auth_row(cur, s, normalise_email(req["parent_email"]), request_id) if own else None
+        if own and req["status"] == "provisioned" and not confirmed:
+            raise _confirmation(request_id, status, keeper)
         cur.execute(f"DELETE FROM `{s.auth_table}` WHERE request_id = %s", (request_id,))
-        removed = cur.rowcount
-        note = f"Status {req['status']} -> {status}" + ("; auth row removed" if removed else "")
+        note = _status_note(req["status"], status, cur.rowcount, keeper)
         _append(cur, s, request_id, _line(actor, note), status=status)
         return ActionResult(request_id, status, note)
 
@@ -190,7 +273,8 @@ def set_status_many(
 ) -> list[dict]:
     """set_status for each request, each in its own transaction; one refusal does not stop the
     others. Removing more auth rows at once than `max_suspensions_per_cycle` needs confirmed=True:
-    Moodle's next user sync would suspend that many parents."""
+    Moodle's next user sync would suspend that many parents. A provisioned request's own
+    confirmation is not asked again: choosing a bulk de-provision is that choice (its form says so)."""
     _check_deprovision_status(status)
     ids = sorted({int(i) for i in request_ids})
     if not ids:
@@ -237,7 +321,7 @@ def set_status_many(
     results = []
     for request_id in ids:
         try:
-            done = set_status(conn, s, request_id, status, actor)
+            done = set_status(conn, s, request_id, status, actor, confirmed=True)
             results.append({"request_id": request_id, "status": done.status, "message": done.message})
         except ActionRefused as exc:
             results.append({"request_id": request_id, "error": str(exc)})
@@ -251,9 +335,30 @@ def _clean(value, limit: int, what: str) -> str:
     return text
 
 
+CHILD_PREFIX = {1: "child", 2: "child2", 3: "child3"}
+
+
+def _stored_child(cur, s: Settings, request_id: int, columns: Sequence[str]) -> tuple[str, ...]:
+    """A child's three columns as stored, with the whitespace cleanup a correction gets."""
+    cur.execute(f"SELECT {', '.join(columns)} FROM `{s.requests_table}` WHERE id = %s", (request_id,))
+    return tuple(" ".join(str(v or "").split()) for v in cur.fetchone())
+
+
+def _provisioned_correction_note(position: int, values: tuple[str, ...]) -> str:
+    what = "corrected" if any(values) else "removed"
+    then = " and the next cycle links the corrected child" if any(values) else ""
+    return (
+        f"Child {position} {what} on a provisioned request: back to approved; the parent keeps access{then}"
+        " (links already made stay in Moodle)"
+    )
+
+
 def correct_child(
     conn, s: Settings, request_id: int, position: int, first: str, surname: str, group: str, actor: str
 ) -> ActionResult:
+    """Staff fix a child's name or tutor group. A provisioned request goes back to approved
+    with its auth row kept, so the parent never loses access for a typo and the next cycle
+    links the corrected child; a correction that changes nothing leaves it provisioned."""
     if position not in (1, 2, 3):
         raise ActionRefused("child position must be 1, 2 or 3")
     values = (
@@ -265,15 +370,20 @@ def correct_child(
         raise ActionRefused("a child needs a first name, a surname and a tutor group (or all three empty)")
     if position == 1 and not all(values):
         raise ActionRefused("the first child cannot be removed")
-    prefix = {1: "child", 2: "child2", 3: "child3"}[position]
+    prefix = CHILD_PREFIX[position]
+    columns = (f"{prefix}_fname", f"{prefix}_sname", f"{prefix}_tg")
 
     def work(cur) -> ActionResult:
         req = _lock_request(cur, s, request_id)
-        if req["status"] == "provisioned":
-            raise ActionRefused(f"request {request_id} is provisioned: set it back to pending to change it")
-        changes = dict(zip((f"{prefix}_fname", f"{prefix}_sname", f"{prefix}_tg"), values, strict=True))
-        _append(cur, s, request_id, _line(actor, f"Child {position} corrected"), **changes)
-        return ActionResult(request_id, req["status"], f"child {position} corrected")
+        changes = dict(zip(columns, values, strict=True))
+        if req["status"] != "provisioned":
+            _append(cur, s, request_id, _line(actor, f"Child {position} corrected"), **changes)
+            return ActionResult(request_id, req["status"], f"child {position} corrected")
+        if _stored_child(cur, s, request_id, columns) == values:
+            return ActionResult(request_id, "provisioned", f"child {position}: nothing changed; still provisioned")
+        note = _provisioned_correction_note(position, values)
+        _append(cur, s, request_id, _line(actor, note), status="approved", **changes)
+        return ActionResult(request_id, "approved", note)
 
     return _in_transaction(conn, work)
 

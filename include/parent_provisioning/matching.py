@@ -3,6 +3,12 @@
 Candidates are pupils only (see PupilFilter), active, and never an account this project
 created. Names compare without regard to case, accents or spacing, so two pupils who
 differ only by an accent are both candidates and the child is ambiguous, not guessed.
+
+The only candidate is still a guess when another account that is not a candidate (a
+suspended pupil, a member of staff, a parent, an account outside the pupil filter) has the
+same name (and tutor group, under `name_and_tutor_group`): the real child may be that
+account, so the child is refused (`child_namesake`) rather than linked to its namesake. The
+requesting parent's own account is no namesake of their child (a father and son of one name).
 """
 
 from __future__ import annotations
@@ -24,22 +30,33 @@ class Pupil:
 
 
 class PupilIndex:
-    def __init__(self, pupils: Iterable[Pupil], match_by: str):
+    """pupils: the candidates; others: every other not-deleted account with one of their surnames."""
+
+    def __init__(self, pupils: Iterable[Pupil], match_by: str, others: Iterable[Pupil] = ()):
         self.match_by = match_by
         self._index: dict[tuple, set[int]] = defaultdict(set)
+        self._others: dict[tuple, set[int]] = defaultdict(set)
         for pupil in pupils:
             self._index[self._key(pupil.first_name, pupil.surname, pupil.tutor_group)].add(pupil.id)
+        for other in others:
+            self._others[self._key(other.first_name, other.surname, other.tutor_group)].add(other.id)
 
     def _key(self, first: str, surname: str, group: str) -> tuple:
         if self.match_by == "name_only":
             return fold(first), fold(surname)
         return fold(first), fold(surname), fold_group(group)
 
-    def match(self, child: Child) -> tuple[int | None, Reason | None]:
-        """(pupil id, None) for exactly one match, else (None, the reason)."""
-        ids = self._index.get(self._key(child.first_name, child.surname, child.tutor_group), set())
-        if len(ids) == 1:
-            return next(iter(ids)), None
+    def match(self, child: Child, parent_id: int | None = None) -> tuple[int | None, Reason | None]:
+        """(pupil id, None) for exactly one match and no namesake, else (None, the reason).
+        parent_id: the requesting parent's own account, which is never the child's namesake."""
+        key = self._key(child.first_name, child.surname, child.tutor_group)
+        ids = self._index.get(key, set())
+        where = {"position": child.position, "tutor_group": child.tutor_group}
         if not ids:
-            return None, Reason("child_not_found", position=child.position, tutor_group=child.tutor_group)
-        return None, Reason("child_ambiguous", position=child.position, tutor_group=child.tutor_group, count=len(ids))
+            return None, Reason("child_not_found", **where)
+        if len(ids) > 1:
+            return None, Reason("child_ambiguous", **where, count=len(ids))
+        namesakes = self._others.get(key, set()) - {parent_id}
+        if namesakes:
+            return None, Reason("child_namesake", **where, count=len(namesakes))
+        return next(iter(ids)), None

@@ -257,6 +257,29 @@ def find_pupils(conn, s: Settings, site: Site, surnames: Iterable[str]) -> list[
     return list(pupils.values())
 
 
+def find_namesakes(conn, s: Settings, surnames: Iterable[str], pupil_ids: Iterable[int]) -> list[Pupil]:
+    """Every other account, on any host, not deleted, with one of these surnames: suspended pupils,
+    staff, parents, accounts outside the pupil filter. Not candidates, but each may be the child a
+    request means, which makes its only candidate namesake a guess (see matching)."""
+    names = sorted({n.strip() for n in surnames if n.strip()})
+    candidates = set(pupil_ids)
+    others: list[Pupil] = []
+    cur = conn.cursor()
+    try:
+        for part in sql.chunks(names):
+            for uid, first, last, dept in sql.rows(
+                cur,
+                f"SELECT id, firstname, lastname, department FROM `{s.mdl('user')}` WHERE deleted = 0"
+                f" AND lastname IN ({sql.marks(len(part))})",
+                part,
+            ):
+                if int(uid) not in candidates:
+                    others.append(Pupil(int(uid), first, last, dept or ""))
+    finally:
+        cur.close()
+    return others
+
+
 def ensure_user_contexts(
     conn, s: Settings, site: Site, user_ids: Iterable[int], dry_run: bool
 ) -> dict[int, int | None]:

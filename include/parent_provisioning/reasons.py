@@ -24,6 +24,11 @@ TEXTS = {
     "child_not_found": "child {position} ({tutor_group}) matches no pupil; correct the name or tutor group",
     "child_ambiguous": "child {position} ({tutor_group}) matches {count} pupils; correct the tutor group "
     "or link by hand",
+    "child_namesake": "child {position} ({tutor_group}) matches one pupil, but {count} suspended or non-pupil "
+    "account(s) have the same name: linking would be a guess; check in Moodle which account is the child, "
+    "then link by hand or correct the request",
+    "changed_during_cycle": "staff changed the request while the cycle was running, so it was not marked on "
+    "the data the cycle had read; the next cycle takes it up as it is now",
 }
 
 

@@ -17,9 +17,28 @@ REQUEST_TYPES = (NEW_ACCOUNT, CANNOT_LOG_IN, CHILDREN_NOT_LINKED, UPLOADED)
 STATUSES = ("pending", "approved", "provisioned", "rejected", "duplicate", "bogus", "unknown", "deleting")
 DEPROVISIONED = ("pending", "rejected", "duplicate", "bogus", "unknown", "deleting")
 
+# The columns a cycle decides on: a change to any of them after the cycle read the request means
+# its links were made for data that is no longer the request's (see fingerprint_sql).
+DECIDING_COLUMNS = (
+    "status", "request_type", "parent_email", "child_fname", "child_sname", "child_tg",
+    "child2_fname", "child2_sname", "child2_tg", "child3_fname", "child3_sname", "child3_tg",
+)  # fmt: skip
+
+
+def fingerprint_sql(alias: str = "") -> str:
+    """An SQL expression: a digest of the deciding columns as the database holds them. The cycle reads
+    it with the request and `mark` recomputes it in its UPDATE, so both sides are the database's own
+    bytes: a request staff changed in between (corrected, rejected and re-approved with other data) is
+    not marked on what the cycle read. NULL and '' are one: the cycle reads both as empty."""
+    cols = ", ".join(f"COALESCE({alias}{c}, '')" for c in DECIDING_COLUMNS)
+    return f"SHA2(CONCAT_WS(CHAR(31 USING utf8mb4), {cols}), 256)"
+
+
 REQUEST_COLUMNS = (
     "id, parent_title, parent_fname, parent_sname, parent_email, child_fname, child_sname, child_tg,"
-    " child2_fname, child2_sname, child2_tg, child3_fname, child3_sname, child3_tg, status, request_type"
+    " child2_fname, child2_sname, child2_tg, child3_fname, child3_sname, child3_tg, status, request_type, "
+    + fingerprint_sql()
+    + " AS fingerprint"
 )
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _MOODLE_USERNAME = re.compile(r"^[-.@_a-z0-9]{1,100}$")
@@ -75,6 +94,7 @@ class Request:
     request_type: str
     children: list[Child] = field(default_factory=list)
     reasons: list[Reason] = field(default_factory=list)
+    fingerprint: str = ""  # of the row as read (fingerprint_sql)
 
     @property
     def username(self) -> str:
@@ -84,7 +104,12 @@ class Request:
 def from_row(row: dict, match_by: str = "name_and_tutor_group", extended_usernames: bool = False) -> Request:
     """Read one requests-table row; problems become reasons, never exceptions."""
     email = normalise_email(row.get("parent_email"))
-    request = Request(id=int(row["id"]), email=email, request_type=row.get("request_type") or "")
+    request = Request(
+        id=int(row["id"]),
+        email=email,
+        request_type=row.get("request_type") or "",
+        fingerprint=str(row.get("fingerprint") or ""),
+    )
     if not EMAIL_PATTERN.fullmatch(email) or len(email) > 255:
         request.reasons.append(Reason("invalid_email"))
     elif len(email) > 100 or (not extended_usernames and not _MOODLE_USERNAME.fullmatch(email)):

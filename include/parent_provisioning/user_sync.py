@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 REMOVE_MODES = {0: "keep", 1: "suspend", 2: "delete"}
 _NOT_USERNAME_CHARS = re.compile(r"[^-.@_a-z0-9]")
 OVERRIDE = "allow_mass_suspension"
+PLAN_IDS = 200  # account ids a dry run lists (ids only; the counts are whole)
 
 
 class CannotPredict(RuntimeError):
@@ -50,6 +51,11 @@ class Prediction:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def has_work(self) -> bool:
+        """Whether running the sync would change any account: a night with none opens no SSH session."""
+        return bool(self.created or self.suspended or self.revived)
 
     def refusal(self, s: Settings) -> str | None:
         """Why the sync must not run, or None when it stays within both limits."""
@@ -80,15 +86,39 @@ def moodle_would_create(username: str, extended: bool) -> bool:
     return username == clean and 0 < len(username) <= 100
 
 
-def predict(
+@dataclass(frozen=True)
+class Simulation:
+    """Moodle's sync_users() run on paper: who it creates, removes and revives (net: an account
+    suspended and revived by the same sync, its auth row differing only in case, is in neither)."""
+
+    mode: str
+    auth_rows: int
+    accounts: int
+    created: frozenset[str]  # usernames
+    removed: frozenset[int]  # account ids suspended (or deleted)
+    revived: frozenset[int]  # account ids
+    refused: int
+
+    def prediction(self) -> Prediction:
+        return Prediction(
+            removeuser=self.mode,
+            auth_rows=self.auth_rows,
+            accounts=self.accounts,
+            created=len(self.created),
+            suspended=len(self.removed),
+            revived=len(self.revived),
+            refused=self.refused,
+        )
+
+
+def simulate(
     usernames: Sequence[str], accounts: Sequence[Account], removeuser: int, extended: bool, taken: Iterable[str] = ()
-) -> Prediction:
+) -> Simulation:
     """Moodle's sync_users() on these inputs, touching nothing.
 
     usernames: the auth table's `fielduser` values as stored; accounts: the 'db' accounts (not
     deleted, local host); taken: the usernames of every account on the local host that the
-    database finds equal to an auth row's username. Counts are net: an account suspended and
-    revived by the same sync (its auth row differs only in case) counts as neither."""
+    database finds equal to an auth row's username."""
     mode = REMOVE_MODES.get(removeuser, "keep")
     present = set(usernames)
     removable = [a for a in accounts if mode == "delete" or (mode == "suspend" and not a.suspended)]
@@ -101,7 +131,8 @@ def predict(
                 to_revive.setdefault(collation_key(a.username), []).append(a.id)
     in_use = {collation_key(a.username) for a in accounts} | {collation_key(u) for u in taken}
     revived: set[int] = set()
-    created = refused = 0
+    created: set[str] = set()
+    refused = 0
     for username in usernames:
         if username in existing:
             continue
@@ -112,16 +143,23 @@ def predict(
             refused += 1
         else:
             in_use.add(key)
-            created += 1
-    return Prediction(
-        removeuser=mode,
+            created.add(username)
+    return Simulation(
+        mode=mode,
         auth_rows=len(usernames),
         accounts=len(removable) if mode == "delete" else sum(1 for a in accounts if not a.suspended),
-        created=created,
-        suspended=len(removed - revived),
-        revived=len(revived - removed),
+        created=frozenset(created),
+        removed=frozenset(removed - revived),
+        revived=frozenset(revived - removed),
         refused=refused,
     )
+
+
+def predict(
+    usernames: Sequence[str], accounts: Sequence[Account], removeuser: int, extended: bool, taken: Iterable[str] = ()
+) -> Prediction:
+    """The counts of simulate()."""
+    return simulate(usernames, accounts, removeuser, extended, taken).prediction()
 
 
 def what_moodle_did(before: Sequence[Account], after: Sequence[Account]) -> dict[str, int]:
@@ -144,8 +182,8 @@ def differences(prediction: Prediction, done: dict[str, int]) -> list[str]:
     ]
 
 
-def forecast(wp, mdl, s: Settings, site: dict) -> tuple[Prediction, list[Account], list[str]]:
-    """The prediction from both databases (a handful of statements), the accounts it started
+def forecast(wp, mdl, s: Settings, site: dict) -> tuple[Simulation, list[Account], list[str]]:
+    """The simulation from both databases (a handful of statements), the accounts it started
     from, and warnings about the prediction itself."""
     st = moodle_db.Site.from_dict(site)
     config = moodle_db.auth_db_config(mdl, s)
@@ -174,8 +212,14 @@ def forecast(wp, mdl, s: Settings, site: dict) -> tuple[Prediction, list[Account
     accounts = moodle_db.parent_accounts(mdl, s, st)
     known = {a.username for a in accounts}
     taken = moodle_db.usernames_taken(mdl, s, st, {u for u in usernames if u not in known})
-    prediction = predict(usernames, accounts, config.removeuser, st.extended_usernames, taken)
-    return prediction, accounts, warnings
+    if config.removeuser not in (1, 2):
+        warnings.append(
+            "Moodle's auth_db 'removeuser' is 'keep': a parent whose auth row is removed keeps an active account: "
+            "de-provisioning a parent does not take effect; set it to 'Suspend internal' "
+            "(Site administration > Plugins > Authentication > External database)"
+        )
+    simulation = simulate(usernames, accounts, config.removeuser, st.extended_usernames, taken)
+    return simulation, accounts, warnings
 
 
 def guarded_sync(
@@ -191,28 +235,31 @@ def guarded_sync(
     triggered_by: str,
     run_sync: Callable[[], dict],
 ) -> dict:
-    """Predict, refuse if the sync would suspend too many parents (unless an admin allowed it
-    for this run), run the sync if some parent needs an account, and compare what Moodle did
-    with the prediction. Raises Refused without running anything."""
-    prediction, before, warnings = forecast(wp, mdl, s, site)
+    """Predict; run the sync when it has work (an account to create, suspend or revive) or some
+    request of this cycle needs its account; refuse if it would suspend too many parents (unless
+    an admin allowed it for this run); compare what Moodle did with the prediction. Revocation
+    takes effect here: a parent whose auth row staff removed is suspended by this cycle's sync,
+    even on a night when nobody needs a new account. Raises Refused without running anything."""
+    simulation, before, warnings = forecast(wp, mdl, s, site)
+    prediction = simulation.prediction()
     refusal = prediction.refusal(s)
+    will_run = needed or prediction.has_work
     result: dict = {"prediction": prediction.as_dict()}
     log.info("Moodle's user sync predicted: %s", prediction.as_dict())
-    if refusal and not needed:
-        warnings.append(f"{refusal} This cycle does not run the sync: no parent needs a new account.")
-    if dry_run or not needed:
+    if dry_run or not will_run:
         for warning in warnings:
             log.warning(warning)
         if dry_run:
-            would_refuse = refusal if needed and not allowed else None
             return {
                 **result,
                 "skipped": "dry run",
-                "would_run": needed,
-                "would_refuse": would_refuse,
+                "would_run": will_run,
+                "would_refuse": refusal if will_run and not allowed else None,
+                "would_suspend": sorted(simulation.removed)[:PLAN_IDS],
+                "would_revive": sorted(simulation.revived)[:PLAN_IDS],
                 "warnings": warnings,
             }
-        return {**result, "skipped": "no new accounts needed", "warnings": warnings}
+        return {**result, "skipped": "nothing to do: no account to create, suspend or revive", "warnings": warnings}
     if refusal and not allowed:
         wordpress.record_cycle(wp, s, run_id, {"run_id": run_id, "sync": {**result, "refused": refusal}}, "refused")
         raise Refused(refusal)

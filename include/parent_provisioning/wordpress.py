@@ -15,7 +15,7 @@ from datetime import datetime
 
 from include.parent_provisioning import sql
 from include.parent_provisioning.reasons import Reason
-from include.parent_provisioning.requests import REQUEST_COLUMNS
+from include.parent_provisioning.requests import REQUEST_COLUMNS, fingerprint_sql
 from include.parent_provisioning.settings import Settings
 
 FINAL_OUTCOMES = ("provisioned", "not_provisioned")
@@ -51,6 +51,7 @@ def own_tables_sql(s: Settings) -> list[str]:
   `needs_attention` tinyint(1) NOT NULL DEFAULT 0,
   `comment_line` mediumtext NULL,
   `marked_outcome` varchar(32) NULL,
+  `fingerprint` char(64) NULL,
   `updated_at` datetime NOT NULL,
   PRIMARY KEY (`id`),
   UNIQUE KEY `run_request` (`run_id`, `request_id`),
@@ -83,6 +84,31 @@ def missing_tables(conn, s: Settings) -> list[str]:
             )
         }
         return [n for n in names if n not in present]
+    finally:
+        cur.close()
+
+
+# Columns added to the project's own tables since their first release: (table property, column, definition).
+ADDED_COLUMNS = (("outcomes_table", "fingerprint", "char(64) NULL AFTER `marked_outcome`"),)
+
+
+def upgrade_own_tables(conn, s: Settings) -> list[str]:
+    """Add the columns a deployment made by an earlier version lacks; returns what was added."""
+    cur = conn.cursor()
+    try:
+        added = []
+        for prop, column, definition in ADDED_COLUMNS:
+            table = getattr(s, prop)
+            if not sql.rows(
+                cur,
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = %s"
+                " AND column_name = %s",
+                (table, column),
+            ):
+                cur.execute(f"ALTER TABLE `{table}` ADD COLUMN IF NOT EXISTS `{column}` {definition}")
+                added.append(f"{table}.{column}")
+        conn.commit()
+        return added
     finally:
         cur.close()
 
@@ -264,6 +290,7 @@ class Outcome:
     attempt: int = 1
     needs_attention: bool = False
     comment_line: str = ""
+    fingerprint: str = ""  # of the request as the cycle read it (requests.fingerprint_sql)
 
     @property
     def reason_key(self) -> str:
@@ -285,6 +312,7 @@ def write_outcomes(conn, s: Settings, run_id: str, outcomes: Iterable[Outcome]) 
             o.attempt,
             int(o.needs_attention),
             o.comment_line,
+            o.fingerprint or None,
             now,
         )
         for o in outcomes
@@ -294,13 +322,13 @@ def write_outcomes(conn, s: Settings, run_id: str, outcomes: Iterable[Outcome]) 
         sql.insert_many(
             cur,
             f"INSERT INTO `{s.outcomes_table}` (run_id, request_id, outcome, needs_account, reasons, reason_key,"
-            " parent_userid, linked_children, attempt, needs_attention, comment_line, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE"
+            " parent_userid, linked_children, attempt, needs_attention, comment_line, fingerprint, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE"
             " outcome = VALUES(outcome), needs_account = VALUES(needs_account), reasons = VALUES(reasons),"
             " reason_key = VALUES(reason_key), parent_userid = VALUES(parent_userid),"
             " linked_children = VALUES(linked_children), attempt = VALUES(attempt),"
             " needs_attention = VALUES(needs_attention), comment_line = VALUES(comment_line),"
-            " updated_at = VALUES(updated_at)",
+            " fingerprint = VALUES(fingerprint), updated_at = VALUES(updated_at)",
             rows,
         )
         conn.commit()
@@ -351,12 +379,35 @@ def attempt_and_attention(past: list[tuple[str, str]], reason_key: str) -> tuple
     return len(failures) + 1, streak >= ATTENTION_AFTER
 
 
-def mark(conn, s: Settings, run_id: str) -> int:
+def mark(conn, s: Settings, run_id: str, changed_line: str) -> int:
     """Apply this run's outcomes to the requests, in one transaction: provisioned requests
-    change status; every request gets this run's line once, however often this runs."""
+    change status; every request gets this run's line once, however often this runs.
+
+    A request staff changed after `link_children` read it (its deciding columns' digest differs, or
+    it is no longer approved) is not marked on stale data: its outcome becomes
+    `changed_during_cycle` with `changed_line` as its comment, and the next cycle takes it up. The
+    requests are locked first, so a staff edit waits for this transaction or comes after it."""
     now = datetime.now()
     cur = conn.cursor()
     try:
+        changed = [
+            int(rid)
+            for (rid,) in sql.rows(
+                cur,
+                f"SELECT o.request_id FROM `{s.outcomes_table}` o JOIN `{s.requests_table}` r ON r.id = o.request_id"
+                " WHERE o.run_id = %s AND o.outcome IN ('provisioned', 'not_provisioned') AND o.marked_outcome IS NULL"
+                f" AND o.reason_key <> 'changed_during_cycle' AND (r.status <> 'approved'"
+                f" OR NOT (o.fingerprint <=> {fingerprint_sql('r.')})) FOR UPDATE",
+                (run_id,),
+            )
+        ]
+        for part in sql.chunks(changed):
+            cur.execute(
+                f"UPDATE `{s.outcomes_table}` SET outcome = 'not_provisioned', reasons = %s,"
+                " reason_key = 'changed_during_cycle', linked_children = '[]', needs_attention = 0, comment_line = %s,"
+                f" updated_at = %s WHERE run_id = %s AND request_id IN ({sql.marks(len(part))})",
+                (json.dumps([Reason("changed_during_cycle").to_json()]), changed_line, now, run_id, *part),
+            )
         cur.execute(
             f"UPDATE `{s.requests_table}` r JOIN `{s.outcomes_table}` o ON o.request_id = r.id AND o.run_id = %s"
             " SET r.status = IF(o.outcome = 'provisioned', 'provisioned', r.status),"
@@ -364,18 +415,18 @@ def mark(conn, s: Settings, run_id: str) -> int:
             " r.provisioned_username),"
             " r.date_updated = %s,"
             " r.system_comment = CONCAT_WS('\\n', NULLIF(r.system_comment, ''), o.comment_line)"
-            " WHERE r.status = 'approved' AND o.outcome IN ('provisioned', 'not_provisioned')"
-            " AND NOT (o.marked_outcome <=> o.outcome)",
+            " WHERE (r.status = 'approved' OR o.reason_key = 'changed_during_cycle')"
+            " AND o.outcome IN ('provisioned', 'not_provisioned') AND NOT (o.marked_outcome <=> o.outcome)",
             (run_id, now),
         )
-        changed = cur.rowcount
+        updated = cur.rowcount
         cur.execute(
             f"UPDATE `{s.outcomes_table}` SET marked_outcome = outcome WHERE run_id = %s"
             " AND outcome IN ('provisioned', 'not_provisioned')",
             (run_id,),
         )
         conn.commit()
-        return changed
+        return updated
     except Exception:
         conn.rollback()
         raise

@@ -51,6 +51,11 @@ def ambiguous(position: int, group: str, count: int = 2) -> Reason:
     return Reason("child_ambiguous", position=position, tutor_group=group, count=count)
 
 
+def namesake(position: int, group: str, count: int = 1) -> Reason:
+    """One active pupil matches, but `count` accounts that are not candidates have the same name."""
+    return Reason("child_namesake", position=position, tutor_group=group, count=count)
+
+
 def incomplete(position: int) -> Reason:
     return Reason("child_incomplete", position=position)
 
@@ -735,7 +740,7 @@ CASES: tuple[Case, ...] = (
         "child Aoife Brannigan 8CD; a teacher and a pupil have that name and group",
         [("Aoife", "Brannigan", "8CD")],
         moodle=(user("aoife-staff", "Aoife", "Brannigan", "8CD"), pupil("aoife", "Aoife", "Brannigan", "8CD")),
-        linked=("aoife",),
+        reasons=(namesake(1, "8CD"),),  # the child may be the account outside the cohort
     ),
     Case(
         "a child named like parent accounts only",
@@ -769,7 +774,70 @@ CASES: tuple[Case, ...] = (
             pupil("florian-old", "Florian", "Gascoigne", "9KM", suspended=1),
             pupil("florian", "Florian", "Gascoigne", "9KM"),
         ),
-        linked=("florian",),
+        reasons=(namesake(1, "9KM"),),  # the child may be the suspended one, the active one a stranger
+    ),
+    Case(
+        "a child named like a suspended pupil whose name differs only by an accent",
+        "child Zoe Quarrington 7RB; pupils Zoë Quarrington (suspended) and Zoe Quarrington, both 7RB",
+        [("Zoe", "Quarrington", "7RB")],
+        moodle=(
+            pupil("zoe-q-old", "Zoë", "Quarrington", "7RB", suspended=1),
+            pupil("zoe-q", "Zoe", "Quarrington", "7RB"),
+        ),
+        reasons=(namesake(1, "7RB"),),
+    ),
+    Case(
+        "a child named like two suspended pupils and an active one",
+        "child Ignatius Holloway 10EF; two suspended pupils and one active of that name and group",
+        [("Ignatius", "Holloway", "10EF")],
+        moodle=(
+            pupil("ignatius-h-old-1", "Ignatius", "Holloway", "10EF", suspended=1),
+            pupil("ignatius-h-old-2", "Ignatius", "Holloway", "10EF", suspended=1),
+            pupil("ignatius-h", "Ignatius", "Holloway", "10EF"),
+        ),
+        reasons=(namesake(1, "10EF", count=2),),
+    ),
+    Case(
+        "a child named like an account outside the pupils cohort and a pupil",
+        "child Juniper Kowalczyk 8CD; a pupil, and an account of that name and group not in the cohort",
+        [("Juniper", "Kowalczyk", "8CD")],
+        moodle=(
+            user("juniper-other", "Juniper", "Kowalczyk", "8CD", email="jk@elsewhere.test"),
+            pupil("juniper", "Juniper", "Kowalczyk", "8CD"),
+        ),
+        reasons=(namesake(1, "8CD"),),
+    ),
+    Case(
+        "a namesake child second, a plain child first",
+        "child 1 Leopold Marchetti 7RB (a pupil); child 2 Leopold's sister, a pupil with a suspended namesake",
+        [("Leopold", "Marchetti", "7RB"), ("Liesel", "Marchetti", "7RB")],
+        moodle=(
+            pupil("leopold", "Leopold", "Marchetti", "7RB"),
+            pupil("liesel-old", "Liesel", "Marchetti", "7RB", suspended=1),
+            pupil("liesel", "Liesel", "Marchetti", "7RB"),
+        ),
+        reasons=(namesake(2, "7RB"),),
+        linked=("leopold",),  # child 1 is certain: linked so far, the request stays approved for child 2
+    ),
+    Case(
+        "a child named like a deleted pupil and an active one",
+        "child Magnus Northcott 9KM; one pupil of that name deleted, one active",
+        [("Magnus", "Northcott", "9KM")],
+        moodle=(
+            pupil("magnus-old", "Magnus", "Northcott", "9KM", deleted=1),
+            pupil("magnus", "Magnus", "Northcott", "9KM"),
+        ),
+        linked=("magnus",),  # a deleted account is no one's child in Moodle now: no namesake
+    ),
+    Case(
+        "a child named like a staff member in another group",
+        "child Octavia Penhaligon 10EF; a teacher of that name in department 'Staff'",
+        [("Octavia", "Penhaligon", "10EF")],
+        moodle=(
+            user("octavia-staff", "Octavia", "Penhaligon", "Staff"),
+            pupil("octavia", "Octavia", "Penhaligon", "10EF"),
+        ),
+        linked=("octavia",),  # the tutor groups differ: no namesake under name_and_tutor_group (see NAME_ONLY)
     ),
     Case(
         "two pupils who differ only by an accent",
@@ -882,6 +950,58 @@ GOOD: tuple[Case, ...] = tuple(
         linked=(f"plain-{n}",),
     )
     for n, (first, group) in enumerate((("Annabel", "7RB"), ("Barnaby", "8CD"), ("Cordelia", "9KM")), start=1)
+)
+
+
+# The same rules under match_by=name_only, in a cycle of their own: tutor groups are not compared,
+# so a namesake in any group makes the only pupil of that name a guess.
+NAME_ONLY: tuple[Case, ...] = (
+    Case(
+        "name_only: a child named like a staff member",
+        "child Perpetua Quayle 7RB; a teacher of that name in department 'Staff'",
+        [("Perpetua", "Quayle", "7RB")],
+        moodle=(user("perpetua-staff", "Perpetua", "Quayle", "Staff"), pupil("perpetua", "Perpetua", "Quayle", "7RB")),
+        reasons=(namesake(1, "7RB"),),
+    ),
+    Case(
+        "name_only: a child named like a suspended pupil in another group",
+        "child Rosalind Sherborne 9KM; pupils of that name suspended in 8CD and active in 9KM",
+        [("Rosalind", "Sherborne", "9KM")],
+        moodle=(
+            pupil("rosalind-old", "Rosalind", "Sherborne", "8CD", suspended=1),
+            pupil("rosalind", "Rosalind", "Sherborne", "9KM"),
+        ),
+        reasons=(namesake(1, "9KM"),),
+    ),
+    Case(
+        "name_only: a child named like another parent",
+        "child Ulrich Vossberg 10EF; another parent's `db` account has that name",
+        [("Ulrich", "Vossberg", "10EF")],
+        moodle=(
+            parent("ulrich-father", "u.vossberg@example.org", "Ulrich", "Vossberg"),
+            pupil("ulrich", "Ulrich", "Vossberg", "10EF"),
+        ),
+        reasons=(namesake(1, "10EF"),),  # perhaps his father, perhaps not: staff link by hand
+    ),
+    Case(
+        "name_only: a father who shares his son's name",
+        "parent Tobias Underhill, his `db` account made earlier, asks for his son Tobias Underhill 10EF",
+        [("Tobias", "Underhill", "10EF")],
+        email="tobias.underhill@example.org",
+        request={"fname": "Tobias", "sname": "Underhill", "auth": False},  # the parent has an auth row
+        moodle=(
+            parent("tobias-father", "tobias.underhill@example.org", "Tobias", "Underhill"),
+            pupil("tobias", "Tobias", "Underhill", "10EF"),
+        ),
+        linked=("tobias",),  # the requesting parent's own account is not his child's namesake
+    ),
+    Case(
+        "name_only: a tutor group the parent got wrong",
+        "child Wilhelmina Yardley `8CD`; the only account of that name is a pupil in 7RB",
+        [("Wilhelmina", "Yardley", "8CD")],
+        moodle=(pupil("wilhelmina", "Wilhelmina", "Yardley", "7RB"),),
+        linked=("wilhelmina",),
+    ),
 )
 
 

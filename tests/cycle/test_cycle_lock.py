@@ -42,9 +42,9 @@ def _hold_lock_elsewhere(school, run_id="scheduled__elsewhere", expires_in_s=360
 def test_a_cycle_held_by_another_deployment_stops_before_writing_and_a_later_run_proceeds(
     school, run_cycle, fresh, capfd
 ):
+    run_cycle(conf={"request_ids": [999999]})  # a real run with nothing to do: the project's tables exist now
     kid = school.pupil("Kit", "Marsh", "7RB")
     rid = school.request("kit.marsh@example.org", [("Kit", "Marsh", "7RB")])
-    run_cycle(conf={"request_ids": [999999]})  # a real run that takes nothing: the project's tables exist now
     _hold_lock_elsewhere(school)
     before = snapshot(fresh)
     dr, states = run_cycle()
@@ -81,11 +81,11 @@ def test_a_cycle_held_by_another_deployment_stops_before_writing_and_a_later_run
     ],
 )
 def test_two_cycles_starting_at_once_run_one_after_the_other(school, fresh, run_cycle, tmp_path, second):
+    run_cycle(conf={"request_ids": [999999]})  # nothing to do: the project's tables exist, as after the first night
     kids = {i: school.pupil(f"Nia{i}", "Okafor", "7RB") for i in range(6)}
     for i in range(6):
         school.request(f"parent{i}.okafor@example.org", [(f"Nia{i}", "Okafor", "7RB")])
     school.request("nobody.okafor@example.org", [("Nobody", "Okafor", "7RB")])
-    run_cycle(conf={"request_ids": [999999]})  # the project's tables exist, as after the first night
     moodle_site.set_fault(fresh.cfg, SYNC_USERS, hang=40)  # the first cycle is in Moodle's sync a while
     first_date = datetime.now(UTC).replace(microsecond=0)
     nightly = {"logical_date": first_date.isoformat(), "run_after": first_date.isoformat()}

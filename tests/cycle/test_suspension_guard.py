@@ -98,7 +98,7 @@ def test_a_normal_night_suspends_exactly_the_deprovisioned_parents(school, run_c
     conn = mariadb.admin_connect(fresh.cfg.wp_db)
     try:  # staff reject two requests in the UI: their auth rows go
         for email in emails[:2]:
-            management.set_status(conn, parse(settings_for(fresh)), rids[email], "rejected", "ops")
+            management.set_status(conn, parse(settings_for(fresh)), rids[email], "rejected", "ops", confirmed=True)
     finally:
         conn.close()
     returning = "back.again@example.org"  # suspended earlier, re-approved since: its auth row is back
@@ -131,19 +131,19 @@ def test_allow_mass_suspension_lets_one_run_through_and_the_record_names_who_tri
     assert record["summary"]["allow_mass_suspension"] is True
 
 
-def test_with_nothing_to_create_the_sync_is_not_run_but_the_danger_is_reported(school, run_cycle, fresh):
+def test_with_nothing_to_create_a_mass_suspension_is_still_refused(school, run_cycle, fresh, capfd):
+    """Suspensions are work: the sync wants to run for them alone, and the guard refuses it."""
     parents_with_accounts(school, 10)
     empty_the_auth_table(school)
     moodle_before = users(school)
     logins = ssh_logins(fresh)
     dr, states = run_cycle()
-    assert dr.state == "success", states
+    assert dr.state == "failed" and states["sync_users"] == "failed", states
     assert users(school) == moodle_before and ssh_logins(fresh) == logins
-    summary = report_of(dr)
-    assert summary["sync"]["skipped"] == "no new accounts needed"
-    [warning] = summary["warnings"]
-    assert "would suspend 10 of 10 active parent accounts" in warning and "does not run the sync" in warning
-    assert cycle_record(school, dr.run_id)["summary"]["sync"]["prediction"]["suspended"] == 10
+    assert "would suspend 10 of 10 active parent accounts" in capfd.readouterr().out
+    record = cycle_record(school, dr.run_id)
+    assert record["state"] == "refused"
+    assert record["summary"]["sync"]["prediction"]["suspended"] == 10
 
 
 def test_a_dry_run_shows_the_prediction_and_the_refusal(school, run_cycle):

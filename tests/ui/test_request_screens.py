@@ -3,11 +3,16 @@ login, against MariaDB: every action, and every refusal."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
 
 import pytest
 
-from tests.cycle.school import School, use_settings
+from include.parent_provisioning import wordpress
+from include.parent_provisioning.settings import parse
+from testbed import mariadb
+from tests.cycle.school import School, settings_for, use_settings
 from tests.ui.conftest import login
 
 BASE = "/parent-provisioning"
@@ -88,11 +93,99 @@ def test_deprovision_correct_and_comment_from_the_page(client, school):
         data={"csrf": token, "position": 2, "first": "Bo", "surname": "Lee", "group": "9KM"},
     )
     client.post(f"{BASE}/requests/{rid}/staff-comment", data={"csrf": token, "comment": "Checked with the office"})
-    client.post(f"{BASE}/requests/{rid}/status", data={"csrf": token, "status": "rejected"})
+    done = client.post(
+        f"{BASE}/requests/{rid}/status", data={"csrf": token, "status": "rejected"}, follow_redirects=True
+    )
+    assert "Status approved -> rejected; auth row removed: the parent gets no Moodle account from it" in text(done)
     req = school.req(rid)
     assert (req["child2_fname"], req["child2_tg"], req["staff_comment"]) == ("Bo", "9KM", "Checked with the office")
     assert req["status"] == "rejected"
     assert school.wp_rows("SELECT * FROM {auth}") == []
+
+
+def text(response) -> str:
+    """The page as a person reads it: entities such as &#39; and &gt; turned back into characters."""
+    return html.unescape(response.text)
+
+
+def test_rejecting_a_provisioned_parent_from_the_page_asks_first_then_does_it(client, school):
+    rid = school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")], status="provisioned")
+    login(client, "ops")
+    page = text(client.get(f"{BASE}/requests/{rid}"))
+    assert "This parent has access to Moodle." in page and "the parent loses access to Moodle" in page
+    assert 'name="confirm"' not in page
+    form = {"csrf": csrf_of(page), "status": "rejected"}
+    asked = client.post(f"{BASE}/requests/{rid}/status", data=form, follow_redirects=True)
+    assert asked.status_code == 200
+    assert (
+        f"Request {rid} is provisioned: rejecting it removes its auth row, so the parent loses access to Moodle: the"
+        " next provisioning cycle (the nightly run, or 'Provision now') runs Moodle's user sync, which suspends the"
+        " parent's account" in text(asked)
+    )
+    assert "Confirm: Reject</button>" in text(asked) and 'name="confirm" value="yes"' in asked.text
+    assert school.req(rid)["status"] == "provisioned" and len(school.wp_rows("SELECT * FROM {auth}")) == 1
+    done = client.post(f"{BASE}/requests/{rid}/status", data={**form, "confirm": "yes"}, follow_redirects=True)
+    assert (
+        f"Request {rid}: Status provisioned -> rejected; auth row removed: the parent's Moodle account is suspended"
+        " at the next cycle" in text(done)
+    )
+    assert "Confirm: " not in text(done)
+    assert school.req(rid)["status"] == "rejected" and school.wp_rows("SELECT * FROM {auth}") == []
+    # The confirm button is offered only while the request is still provisioned.
+    stale = client.get(f"{BASE}/requests/{rid}", params={"confirm_status": "pending"})
+    assert "Confirm: " not in text(stale)
+
+
+def test_correcting_a_child_on_a_provisioned_request_keeps_the_parents_access(client, school):
+    rid = school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")], status="provisioned")
+    login(client, "ops")
+    page = text(client.get(f"{BASE}/requests/{rid}"))
+    assert "Saving a corrected child sets this request back to approved" in page
+    child = {"csrf": csrf_of(page), "position": 1, "first": "Amy", "surname": "Lee", "group": "8CD"}
+    done = client.post(f"{BASE}/requests/{rid}/child", data=child, follow_redirects=True)
+    assert (
+        f"Request {rid}: Child 1 corrected on a provisioned request: back to approved; the parent keeps access and"
+        " the next cycle links the corrected child" in text(done)
+    )
+    assert (school.req(rid)["status"], school.req(rid)["child_tg"]) == ("approved", "8CD")
+    assert len(school.wp_rows("SELECT * FROM {auth}")) == 1
+
+
+def test_the_api_asks_before_taking_a_provisioned_parents_access_away(client, school):
+    rid = school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")], status="provisioned")
+    login(client, "ops")
+    refused = client.post(f"{BASE}/api/requests/{rid}/status", json={"status": "unknown"})
+    assert refused.status_code == 409
+    answer = refused.json()
+    assert answer["confirm_with"] == {"confirm_access_removal": True} and answer["suspends_account"] is True
+    assert f"Request {rid} is provisioned: marking it unknown removes its auth row" in answer["error"]
+    assert school.req(rid)["status"] == "provisioned" and len(school.wp_rows("SELECT * FROM {auth}")) == 1
+    done = client.post(f"{BASE}/api/requests/{rid}/status", json={"status": "unknown", "confirm_access_removal": True})
+    assert done.status_code == 200
+    assert done.json()["message"] == (
+        "Status provisioned -> unknown; auth row removed: the parent's Moodle account is suspended at the next cycle"
+    )
+    assert school.req(rid)["status"] == "unknown" and school.wp_rows("SELECT * FROM {auth}") == []
+
+
+def test_the_overview_shows_how_many_accounts_each_cycle_ended(client, fresh, school):
+    wp = mariadb.admin_connect(fresh.cfg.wp_db)
+    try:
+        wordpress.create_own_tables(wp, parse(settings_for(fresh)))
+    finally:
+        wp.close()
+    for run_id, started, summary in (
+        ("scheduled__new", "2025-03-02 01:00:00", {"requests_taken": 4, "provisioned": 3, "accounts_suspended": 2}),
+        ("scheduled__old", "2025-03-01 01:00:00", {"requests_taken": 1, "provisioned": 1}),  # before the key existed
+    ):
+        school.wp_exec(
+            "INSERT INTO {cycles} (run_id, started_at, finished_at, state, summary) VALUES (%s, %s, %s, %s, %s)",
+            (run_id, started, started, "finished", json.dumps(summary)),
+        )
+    login(client, "viewer")
+    page = text(client.get(f"{BASE}/"))
+    assert ">Access ended</th>" in page and "When access starts and ends" in page
+    assert re.findall(r'<td class="access-ended">([^<]*)</td>', page) == ["2", ""]
 
 
 def test_the_queue_filters_and_pages_on_the_server(client, school):

@@ -31,6 +31,10 @@ PENDING = [
         "an email in mixed case",
     )
 ]
+# Provisioned parents: one whose access staff take away (asked, then confirmed), one whose child they correct.
+PROVISIONED = [
+    CORPUS[name] for name in ("Greek names in capitals, with a final sigma", "Arabic names with vowel marks")
+]
 CORRECTED = ("Mary  Ann", "Van  Dyke", "8CD")
 COMMENT = "Phoned Siobhán O'Brien's mother, Светлана Иванова; '); DROP TABLE x; --"
 UPLOADED = [
@@ -76,10 +80,14 @@ def test_staffs_actions_log_no_parent_or_child_name_or_email(client, fresh, all_
     for n, case in enumerate(PENDING):
         email = case.email or f"ui{n}.parent@example.org"
         ids.append(school.request(email, case.children, status="pending", auth=False, **case.request))
+    losing, corrected = (
+        school.request(f"ui.provisioned{n}@example.org", case.children, status="provisioned", **case.request)
+        for n, case in enumerate(PROVISIONED)
+    )
     capfd.readouterr()
 
     login(client, "ops")
-    for path in ("/", "/requests", "/auth-users", "/upload", *(f"/requests/{rid}" for rid in ids)):
+    for path in ("/", "/requests", "/auth-users", "/upload", *(f"/requests/{rid}" for rid in [*ids, losing])):
         assert client.get(BASE + path).status_code == 200, path
     token = csrf_of(client.get(f"{BASE}/requests/{ids[0]}").text)
     for rid in ids:
@@ -96,6 +104,13 @@ def test_staffs_actions_log_no_parent_or_child_name_or_email(client, fresh, all_
     )
     client.post(f"{BASE}/requests/{ids[2]}/staff-comment", data={"csrf": token, "comment": COMMENT})
     client.post(f"{BASE}/requests/{ids[3]}/status", data={"csrf": token, "status": "rejected"})
+    reject = {"csrf": token, "status": "rejected"}
+    asked = client.post(f"{BASE}/requests/{losing}/status", data=reject, follow_redirects=True)
+    assert "Confirm: Reject" in asked.text
+    client.post(f"{BASE}/requests/{losing}/status", data={**reject, "confirm": "yes"}, follow_redirects=True)
+    assert client.post(f"{BASE}/api/requests/{corrected}/status", json={"status": "pending"}).status_code == 409
+    kid = dict(zip(("first", "surname", "group"), PROVISIONED[1].children[0], strict=True)) | {"group": "8CD"}
+    client.post(f"{BASE}/requests/{corrected}/child", data={"csrf": token, "position": 1, **kid}, follow_redirects=True)
     text = upload_csv(UPLOADED)
     preview = client.post(f"{BASE}/upload/preview", data={"csrf": token}, files={"file": ("u.csv", text, "text/csv")})
     assert "Guðmundsdóttir" in preview.text  # the screen shows the names; the logs must not
@@ -109,6 +124,7 @@ def test_staffs_actions_log_no_parent_or_child_name_or_email(client, fresh, all_
     req = school.req(ids[1])
     assert (req["child2_fname"], req["child2_sname"], req["status"]) == ("Mary Ann", "Van Dyke", "approved")
     assert school.req(ids[2])["staff_comment"] == COMMENT
+    assert (school.req(losing)["status"], school.req(corrected)["status"]) == ("rejected", "approved")
     assert len(school.wp_rows("SELECT id FROM {req} WHERE request_type LIKE 'Uploaded%%'")) == 2
 
     out = capfd.readouterr()
@@ -117,7 +133,7 @@ def test_staffs_actions_log_no_parent_or_child_name_or_email(client, fresh, all_
     assert "path=/parent-provisioning/upload/commit" in logs  # the logs were captured
     names = {
         v.strip()
-        for case in PENDING
+        for case in PENDING + PROVISIONED
         for v in (case.email or "", case.request.get("fname", ""), case.request.get("sname", ""))
         + tuple(x for child in case.children for x in child[:2])
     }

@@ -87,3 +87,15 @@ def test_what_moodle_did_is_read_from_two_snapshots_and_differences_are_named():
     assert counts(p) == (1, 2, 1, 0) and differences(p, done) == []
     [warning] = differences(p, {**done, "suspended": 5})
     assert "suspended 5 account(s) where 2 were predicted" in warning
+
+
+def test_the_sync_has_work_when_it_would_create_suspend_or_revive_anything():
+    none = predict(["a@x.org"], accounts("a@x.org"), SUSPEND, False)
+    assert not none.has_work
+    for usernames, accts in (
+        (["a@x.org", "b@x.org"], accounts("a@x.org")),  # b created
+        ([], accounts("a@x.org")),  # a suspended: de-provisioned, access ends
+        (["a@x.org"], accounts("a@x.org", suspended=("a@x.org",))),  # a revived
+    ):
+        assert predict(usernames, accts, SUSPEND, False).has_work
+    assert not predict([], accounts("a@x.org"), KEEP, False).has_work  # keep: nothing to do to a

@@ -33,6 +33,15 @@ DETAIL_FIELDS = (
     "parent_comment", "date_created", "date_approved", "date_updated", "provisioned_username", "remote_ip_addr",
 )  # fmt: skip
 
+# The status buttons of the request page, in their order: what each does in words.
+STATUS_ACTIONS = {
+    "rejected": "Reject",
+    "duplicate": "Mark duplicate",
+    "bogus": "Mark bogus",
+    "unknown": "Mark unknown",
+    "pending": "Back to pending",
+}
+
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 app = FastAPI(title="Parent provisioning", docs_url="/api/docs", openapi_url="/api/openapi.json")
 
@@ -171,7 +180,20 @@ def request_page(request: Request, request_id: int, user: UiUser = Depends(curre
         o["url"] = run_url(o["run_id"])
         o["linked"] = json.loads(o["linked_children"] or "[]")
         o["reasons"] = [Reason.from_json(x).text for x in json.loads(o["reasons"] or "[]")]
-    return _render(request, "request.html", user, "requests", r=r, fields=DETAIL_FIELDS, outcomes=outcomes)
+    # After a status change that needs confirming: the same change again, confirmed, one click away.
+    asked = request.query_params.get("confirm_status", "")
+    confirming = asked if asked in STATUS_ACTIONS and r["status"] == "provisioned" else None
+    return _render(
+        request,
+        "request.html",
+        user,
+        "requests",
+        r=r,
+        fields=DETAIL_FIELDS,
+        outcomes=outcomes,
+        status_actions=STATUS_ACTIONS,
+        confirming=confirming,
+    )
 
 
 @app.get("/auth-users", response_class=HTMLResponse)
@@ -204,6 +226,8 @@ def _act(path: str, work):
         s = load_settings()
         with wordpress() as conn:
             result = work(conn, s)
+    except m.AccessRemovalNeedsConfirmation as exc:
+        return _back(path, str(exc), error=True, extra={"confirm_status": exc.status})
     except m.ActionRefused as exc:
         return _back(path, str(exc), error=True)
     return _back(path, f"Request {result.request_id}: {result.message}")
@@ -215,8 +239,15 @@ def approve_action(request_id: int, user: UiUser = Depends(require_actor)):
 
 
 @app.post("/requests/{request_id}/status", dependencies=[Depends(check_csrf)])
-def status_action(request_id: int, status: str = Form(...), user: UiUser = Depends(require_actor)):
-    return _act(f"/requests/{request_id}", lambda conn, s: m.set_status(conn, s, request_id, status, user.name))
+def status_action(
+    request_id: int, status: str = Form(...), confirm: str = Form(""), user: UiUser = Depends(require_actor)
+):
+    """A provisioned parent losing access is asked first: the page comes back with what happens
+    and a button that posts the same change with confirm=yes."""
+    return _act(
+        f"/requests/{request_id}",
+        lambda conn, s: m.set_status(conn, s, request_id, status, user.name, confirmed=confirm == "yes"),
+    )
 
 
 def _ids(text: str) -> list[int]:
@@ -316,6 +347,7 @@ def cycle_action(request: Request, request_ids: str = Form(""), user: UiUser = D
 
 class StatusChange(BaseModel):
     status: str
+    confirm_access_removal: bool = False
 
 
 class BulkStatusChange(BaseModel):
@@ -356,13 +388,27 @@ def api_get(request_id: int, user: UiUser = Depends(current_user)):
 
 @app.post("/api/requests/{request_id}/status")
 def api_status(request_id: int, body: StatusChange, user: UiUser = Depends(require_actor)):
+    """Approve or de-provision one request. De-provisioning a provisioned request with an auth row
+    of its own is refused (409, saying whether the parent would lose access) unless
+    confirm_access_removal is true."""
     try:
         s = load_settings()
         with wordpress() as conn:
             if body.status == "approved":
                 result = m.approve(conn, s, request_id, user.name)
             else:
-                result = m.set_status(conn, s, request_id, body.status, user.name)
+                result = m.set_status(
+                    conn, s, request_id, body.status, user.name, confirmed=body.confirm_access_removal
+                )
+    except m.AccessRemovalNeedsConfirmation as exc:
+        return JSONResponse(
+            {
+                "error": str(exc),
+                "suspends_account": exc.suspends_account,
+                "confirm_with": {"confirm_access_removal": True},
+            },
+            status_code=409,
+        )
     except m.ActionRefused as exc:
         return _api_refusal(exc)
     return {"request_id": result.request_id, "status": result.status, "message": result.message}

@@ -1,0 +1,160 @@
+"""What the cycle decides for each request, as pure functions over plain records: whose
+account the parent has, which pupil each child is, which links to make. No database and no
+Airflow: `cycle.link` reads the inputs, calls `plan_requests`, and applies the plan; the dry
+run shows the same plan. Fast unit tests (tests/unit/test_plan.py) cover every decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+
+from include.parent_provisioning.matching import PupilIndex
+from include.parent_provisioning.moodle_db import Account
+from include.parent_provisioning.reasons import Reason
+from include.parent_provisioning.requests import Request
+
+# A request with one of these cannot be provisioned whatever its children: they are not matched.
+PARENT_UNUSABLE = ("invalid_email", "email_not_a_moodle_username", "no_auth_row", "account_other_auth")
+
+# The parent's account, as the plan finds it.
+READY = "ready"  # an active account: links are made now
+CREATED_BY_SYNC = "created_by_sync"  # dry run: none yet; Moodle's user sync will create it
+REVIVED_BY_SYNC = "revived_by_sync"  # dry run: suspended; Moodle's user sync will revive it
+MISSING = "missing"  # none, and the sync made none: account_missing
+SUSPENDED = "suspended"  # suspended, and the sync left it so: account_suspended
+NOT_CHECKED = "not_checked"  # the request's own data stops it first
+USABLE = (READY, CREATED_BY_SYNC, REVIVED_BY_SYNC)
+
+
+@dataclass(frozen=True)
+class ChildPlan:
+    position: int  # on the form: 1, 2 or 3
+    pupil_id: int | None  # the one pupil it is, or None with the reason
+    reason: Reason | None = None
+
+
+@dataclass(frozen=True)
+class RequestPlan:
+    request_id: int
+    account: str  # READY, CREATED_BY_SYNC, ...
+    parent_id: int | None  # the parent's account when it exists (None: none yet, or unusable)
+    children: tuple[ChildPlan, ...]
+    reasons: tuple[Reason, ...]  # every problem, the request's data first
+    fingerprint: str = ""
+    username: str = ""  # the parent's Moodle username (never in XCom or logs)
+
+    @property
+    def provisioned(self) -> bool:
+        return self.account in USABLE and not self.reasons
+
+    @property
+    def links(self) -> tuple[tuple[int, int], ...]:
+        """(position, pupil id) of each child linked (or, in a dry run, to be linked)."""
+        if self.account not in USABLE:
+            return ()
+        return tuple((c.position, c.pupil_id) for c in self.children if c.pupil_id is not None)
+
+    @property
+    def reason_key(self) -> str:
+        return ",".join(sorted({r.code for r in self.reasons}))[:255]
+
+
+def _account_state(
+    request: Request, account: Account | None, will_create: Collection[str], will_revive: Collection[int]
+) -> tuple[str, Reason | None]:
+    if request.reasons:
+        return NOT_CHECKED, None
+    if account is None:
+        if request.email in will_create:
+            return CREATED_BY_SYNC, None
+        return MISSING, Reason("account_missing")
+    if account.suspended:
+        if account.id in will_revive:
+            return REVIVED_BY_SYNC, None
+        return SUSPENDED, Reason("account_suspended")
+    return READY, None
+
+
+def plan_request(
+    request: Request,
+    account: Account | None,
+    index: PupilIndex,
+    will_create: Collection[str] = (),
+    will_revive: Collection[int] = (),
+) -> RequestPlan:
+    """One request's plan. A request whose parent is unusable is not matched at all; one with an
+    incomplete child is, so that staff learn every problem at once, but nothing of it is linked
+    until the request is whole. will_create / will_revive: usernames and account ids Moodle's
+    user sync is predicted to create or revive (a dry run, which does not run it)."""
+    state, account_reason = _account_state(request, account, will_create, will_revive)
+    reasons = list(request.reasons)
+    if account_reason:
+        reasons.append(account_reason)
+    children: list[ChildPlan] = []
+    if not any(r.code in PARENT_UNUSABLE for r in request.reasons):
+        own = account.id if account is not None else None
+        for child in request.children:
+            pupil_id, reason = index.match(child, parent_id=own)
+            children.append(ChildPlan(child.position, pupil_id, reason))
+            if reason:
+                reasons.append(reason)
+    return RequestPlan(
+        request_id=request.id,
+        account=state,
+        parent_id=account.id if account is not None and state in USABLE else None,
+        children=tuple(children),
+        reasons=tuple(reasons),
+        fingerprint=request.fingerprint,
+        username=request.email,
+    )
+
+
+def plan_requests(
+    requests: Iterable[Request],
+    accounts: Mapping[str, Account],
+    index: PupilIndex,
+    will_create: Collection[str] = (),
+    will_revive: Collection[int] = (),
+) -> list[RequestPlan]:
+    return [plan_request(r, accounts.get(r.email), index, will_create, will_revive) for r in requests]
+
+
+def children_to_link(plans: Iterable[RequestPlan]) -> set[int]:
+    """The pupils whose user contexts the links need."""
+    return {pupil for p in plans if p.parent_id is not None for _, pupil in p.links}
+
+
+def wanted_assignments(
+    plans: Iterable[RequestPlan], contexts: Mapping[int, int | None], static_context_ids: Iterable[int]
+) -> set[tuple[int | None, int]]:
+    """(context id, parent user id) for each Parent-role assignment the plans need: each linked
+    child's user context (None: a context still to be made, in a dry run) and each static context."""
+    statics = tuple(static_context_ids)
+    wanted: set[tuple[int | None, int]] = set()
+    for p in plans:
+        if p.parent_id is None:
+            continue
+        wanted.update((contexts[pupil], p.parent_id) for _, pupil in p.links)
+        wanted.update((ctx, p.parent_id) for ctx in statics)
+    return wanted
+
+
+def new_links_for_new_accounts(plans: Iterable[RequestPlan], static_contexts: int) -> int:
+    """A dry run's role assignments for accounts the sync will create: every one of them is new."""
+    parents: dict[str, set[int]] = {}
+    for p in plans:
+        if p.account == CREATED_BY_SYNC:
+            parents.setdefault(p.username, set()).update(pupil for _, pupil in p.links)
+    return sum(len(kids) + static_contexts for kids in parents.values())
+
+
+def describe(p: RequestPlan) -> dict:
+    """One request's plan for the dry run's XCom and log: ids, codes and counts, no names."""
+    return {
+        "outcome": "provisioned" if p.provisioned else "not_provisioned",
+        "account": p.account,
+        "children": {c.position: c.pupil_id if c.pupil_id is not None else c.reason.code for c in p.children},
+        "links": len(p.links),
+        "reasons": p.reason_key,
+    }
