@@ -31,6 +31,9 @@ GRANT SELECT ON `${MOODLE_DB}`.`${MOODLE_PREFIX}cohort_members` TO ${MOODLE_USER
 GRANT SELECT, INSERT, UPDATE ON `${MOODLE_DB}`.`${MOODLE_PREFIX}context` TO ${MOODLE_USER};
 GRANT SELECT, INSERT ON `${MOODLE_DB}`.`${MOODLE_PREFIX}role_assignments` TO ${MOODLE_USER};
 GRANT SELECT, INSERT, UPDATE ON `${MOODLE_DB}`.`${MOODLE_PREFIX}cache_flags` TO ${MOODLE_USER};
+-- The project's ledger of the links it makes or finds (a table of its own in Moodle's database, outside
+-- Moodle's prefix, created by its first run): written in the links' own transaction.
+GRANT SELECT, INSERT, UPDATE, CREATE ON `${MOODLE_DB}`.`parent_provisioning_${MOODLE_PREFIX}links` TO ${MOODLE_USER};
 
 -- 3. The user Moodle's External database authentication (auth_db) reads the auth table with
 --    (Moodle's setting auth_db | user). Not used by the project itself.

@@ -47,8 +47,19 @@ def check(wp, mdl, s: Settings, dry_run: bool) -> dict:
     if not dry_run:  # only once every check has passed
         if missing:
             wordpress.create_own_tables(wp, s)
-        for column in wordpress.upgrade_own_tables(wp, s):
-            log.info("added column %s (a deployment made by an earlier version)", column)
+        try:
+            if moodle_db.ensure_links_table(mdl, s):
+                log.info("created the ledger of links in Moodle's database")
+            for column in wordpress.upgrade_own_tables(wp, s):
+                log.info("added column %s (a deployment made by an earlier version)", column)
+        except Exception as exc:
+            if exc.args and exc.args[0] in (1142, 1143):  # CREATE / ALTER denied: grants of an earlier version
+                raise CheckError(
+                    f"the database refused to create or upgrade the project's own table ({exc.args[-1]}): "
+                    "apply this version's docs/grants.sql (the Moodle user needs CREATE on "
+                    f"{s.links_table}, the WordPress user ALTER on {s.outcomes_table})"
+                ) from exc
+            raise
     return asdict(site)
 
 
@@ -155,9 +166,14 @@ def link(wp, mdl, s: Settings, site: dict, run_id: str, request_ids: Sequence[in
     added = moodle_db.ensure_role_assignments(
         mdl, s, st, plan.wanted_assignments(plans, contexts, st.static_context_ids), dry_run
     )
+    recorded = 0
     if not dry_run:
         moodle_db.mark_access_dirty(
             mdl, s, st, {p.parent_id for p in plans if p.parent_id and (p.links or st.static_context_ids)}
+        )
+        # In the links' own transaction: a crash leaves both or neither.
+        recorded = moodle_db.record_links(
+            mdl, s, st, plan.ledger_links(plans, contexts, st.static_context_ids), added, run_id
         )
         mdl.commit()
 
@@ -170,7 +186,8 @@ def link(wp, mdl, s: Settings, site: dict, run_id: str, request_ids: Sequence[in
         "provisioned": sum(1 for o in outcomes if o.outcome == "provisioned"),
         "not_provisioned": sum(1 for o in outcomes if o.outcome != "provisioned"),
         "children_linked": sum(len(p.links) for p in plans),
-        "role_assignments_added": added,
+        "role_assignments_added": len(added),
+        "links_recorded": recorded,
         "new_accounts": sum(1 for o in outcomes if o.needs_account and o.parent_userid),
     }
     if dry_run:

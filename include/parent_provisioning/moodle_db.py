@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from include.parent_provisioning import sql
 from include.parent_provisioning.matching import Pupil
@@ -331,9 +332,11 @@ def ensure_user_contexts(
     return result
 
 
-def ensure_role_assignments(conn, s: Settings, site: Site, wanted: set[tuple[int | None, int]], dry_run: bool) -> int:
+def ensure_role_assignments(
+    conn, s: Settings, site: Site, wanted: set[tuple[int | None, int]], dry_run: bool
+) -> list[tuple[int | None, int]]:
     """Assign the parent role for each (context id, parent user id) not already assigned.
-    Returns how many were (or, in a dry run, would be) added."""
+    Returns the pairs that were (or, in a dry run, would be) added."""
     ra = s.mdl("role_assignments")
     parents = sorted({uid for _, uid in wanted})
     have: set[tuple[int, int]] = set()
@@ -346,9 +349,9 @@ def ensure_role_assignments(conn, s: Settings, site: Site, wanted: set[tuple[int
                 (site.role_id, *part),
             ):
                 have.add((int(cid), int(uid)))
-        todo = sorted((c, u) for c, u in wanted if c is None or (c, u) not in have)
+        todo = sorted(((c, u) for c, u in wanted if c is None or (c, u) not in have), key=lambda x: (x[0] or 0, x[1]))
         if dry_run or not todo:
-            return len(todo)
+            return todo
         now = int(time.time())
         sql.insert_many(
             cur,
@@ -356,7 +359,104 @@ def ensure_role_assignments(conn, s: Settings, site: Site, wanted: set[tuple[int
             " sortorder) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             [(site.role_id, c, u, now, s.modifier_user_id, "", 0, 0) for c, u in todo],
         )
-        return len(todo)
+        return todo
+    finally:
+        cur.close()
+
+
+LINKS_TABLE_SQL = """CREATE TABLE IF NOT EXISTS `{table}` (
+  `id` bigint(20) NOT NULL AUTO_INCREMENT,
+  `request_id` bigint(20) NOT NULL,
+  `parent_userid` bigint(20) NOT NULL,
+  `child_userid` bigint(20) NULL COMMENT 'NULL: a static context',
+  `contextid` bigint(20) NOT NULL,
+  `roleid` bigint(20) NOT NULL,
+  `ra_id` bigint(20) NOT NULL COMMENT 'role_assignments.id',
+  `origin` varchar(16) NOT NULL COMMENT 'made: this project inserted it; found: it was there already',
+  `run_id` varchar(250) NOT NULL COMMENT 'the run that made or first found it',
+  `created_at` datetime NOT NULL,
+  `removed_at` datetime NULL,
+  `removed_by_run` varchar(250) NULL,
+  `removed_reason` varchar(64) NULL,
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `request_ra` (`request_id`, `ra_id`),
+  KEY `parent` (`parent_userid`),
+  KEY `ra` (`ra_id`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"""
+
+
+def ensure_links_table(conn, s: Settings) -> bool:
+    """Create the ledger of links on the first run; True when it was created."""
+    cur = conn.cursor()
+    try:
+        if sql.rows(
+            cur,
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = %s",
+            (s.links_table,),
+        ):
+            return False
+        cur.execute(LINKS_TABLE_SQL.format(table=s.links_table))
+        conn.commit()
+        return True
+    finally:
+        cur.close()
+
+
+@dataclass(frozen=True)
+class Link:
+    """One link a request justifies: the Parent role of `parent` in `context` (a child's user
+    context, child = that pupil; or a static context, child = None)."""
+
+    request_id: int
+    parent: int
+    child: int | None
+    context: int
+
+
+def record_links(
+    conn, s: Settings, site: Site, links: Iterable[Link], made: Iterable[tuple[int | None, int]], run_id: str
+) -> int:
+    """Write each link into the ledger with the role_assignments row that carries it, in the
+    caller's transaction (the one that inserted the rows): a link is never without its record.
+    A link already recorded for its request stays as it was. Returns the rows added."""
+    links = list(links)
+    if not links:
+        return 0
+    made = set(made)
+    parents = sorted({link.parent for link in links})
+    ra_id: dict[tuple[int, int], int] = {}
+    cur = conn.cursor()
+    try:
+        for part in sql.chunks(parents):
+            for rid, cid, uid in sql.rows(
+                cur,
+                f"SELECT id, contextid, userid FROM `{s.mdl('role_assignments')}` WHERE roleid = %s"
+                f" AND userid IN ({sql.marks(len(part))}) ORDER BY id",
+                (site.role_id, *part),
+            ):
+                ra_id.setdefault((int(cid), int(uid)), int(rid))  # the oldest, if Moodle holds two
+        now = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        rows = [
+            (
+                link.request_id,
+                link.parent,
+                link.child,
+                link.context,
+                site.role_id,
+                ra_id[(link.context, link.parent)],
+                "made" if (link.context, link.parent) in made else "found",
+                run_id,
+                now,
+            )
+            for link in sorted(links, key=lambda x: (x.request_id, x.context, x.parent))
+        ]
+        sql.insert_many(
+            cur,
+            f"INSERT IGNORE INTO `{s.links_table}` (request_id, parent_userid, child_userid, contextid, roleid,"
+            " ra_id, origin, run_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            rows,
+        )
+        return max(cur.rowcount, 0)  # mysqlclient sums the rows of a split executemany
     finally:
         cur.close()
 

@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from include.parent_provisioning.matching import PupilIndex
-from include.parent_provisioning.moodle_db import Account
+from include.parent_provisioning.moodle_db import Account, Link
 from include.parent_provisioning.reasons import Reason
 from include.parent_provisioning.requests import Request
 
@@ -158,3 +158,18 @@ def describe(p: RequestPlan) -> dict:
         "links": len(p.links),
         "reasons": p.reason_key,
     }
+
+
+def ledger_links(
+    plans: Iterable[RequestPlan], contexts: Mapping[int, int | None], static_context_ids: Iterable[int]
+) -> list[Link]:
+    """Each link a request justifies, for the ledger: its children's user contexts and each
+    static context, once per request (a request naming one child twice holds one link)."""
+    statics = tuple(static_context_ids)
+    links: set[Link] = set()
+    for p in plans:
+        if p.parent_id is None:
+            continue
+        links.update(Link(p.request_id, p.parent_id, pupil, contexts[pupil]) for _, pupil in p.links)
+        links.update(Link(p.request_id, p.parent_id, None, ctx) for ctx in statics)
+    return sorted(links, key=lambda x: (x.request_id, x.context))

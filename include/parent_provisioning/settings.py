@@ -76,6 +76,12 @@ class Settings:
     def lock_table(self) -> str:
         return f"{self.wp_table_prefix}parent_provisioning_lock"
 
+    @property
+    def links_table(self) -> str:
+        """The ledger of links, in Moodle's database (so that it is written in the links' own
+        transaction) but outside Moodle's prefix, so Moodle's schema check never sees it."""
+        return f"parent_provisioning_{self.moodle_table_prefix}links"
+
     def mdl(self, table: str) -> str:
         return f"{self.moodle_table_prefix}{table}"
 

@@ -56,6 +56,17 @@ def capture(cfg) -> dict:
     email = {r["id"]: r["parent_email"] for r in requests}
     outcomes = _rows(cfg.wp_db, f"SELECT * FROM `{wp}parent_provisioning_outcomes`")
 
+    assignments = _rows(cfg.moodle_db, f"SELECT * FROM `{p}role_assignments`")
+    ra_ids = {a["id"] for a in assignments}
+    links_table = f"parent_provisioning_{p}links"
+    ledger_exists = bool(
+        _rows(
+            cfg.moodle_db,
+            f"SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '{links_table}'",
+        )
+    )
+    ledger = _rows(cfg.moodle_db, f"SELECT * FROM `{links_table}`") if ledger_exists else []
+
     def comment(line: str) -> str:
         line = _STAMP.sub("", line or "")
         for run_id, name in run.items():
@@ -124,6 +135,20 @@ def capture(cfg) -> dict:
                 comment(o["comment_line"]),
             )
             for o in outcomes
+        ),
+        "ledger": _counted(
+            (
+                email[r["request_id"]],
+                who[r["parent_userid"]],
+                where.get(r["contextid"], "?"),
+                r["origin"],
+                r["removed_at"],
+            )
+            for r in ledger
+        ),
+        # A link without its record, or a record without its link: never, however a run was disturbed.
+        "ledger_without_link": sorted(
+            email[r["request_id"]] for r in ledger if r["removed_at"] is None and r["ra_id"] not in ra_ids
         ),
         "cycle_lock": [r["run_id"] for r in _rows(cfg.wp_db, f"SELECT run_id FROM `{wp}parent_provisioning_lock`")],
         "comment_lines_wrong": _comment_lines_wrong(requests, outcomes),

@@ -72,3 +72,26 @@ def test_and_can_do_what_it_does(fresh, who, statement):
     cfg = fresh.cfg
     user, db = (cfg.wp_user, cfg.wp_db) if who == "wp" else (cfg.moodle_user, cfg.moodle_db)
     assert _try(cfg, user, db, statement.format(wp=cfg.wp_prefix, mdl=cfg.moodle_prefix)) is None
+
+
+def test_the_moodle_user_creates_and_writes_the_ledger_of_links_but_never_deletes_from_it(fresh):
+    from include.parent_provisioning import moodle_db
+    from include.parent_provisioning.settings import parse
+
+    cfg = fresh.cfg
+    s = parse({"moodle_dir": "/m", "moodle_table_prefix": cfg.moodle_prefix})
+    conn = mariadb.connect(cfg, cfg.moodle_user, cfg.moodle_db)
+    try:
+        assert moodle_db.ensure_links_table(conn, s) is True  # CREATE, as the first run does
+        assert moodle_db.ensure_links_table(conn, s) is False
+    finally:
+        conn.close()
+    t = s.links_table
+    user, db = cfg.moodle_user, cfg.moodle_db
+    insert = (
+        f"INSERT INTO `{t}` (request_id, parent_userid, contextid, roleid, ra_id, origin, run_id, created_at)"
+        " VALUES (1, 1, 1, 1, 1, 'made', 'r', NOW())"
+    )
+    assert _try(cfg, user, db, insert) is None
+    assert _try(cfg, user, db, f"UPDATE `{t}` SET removed_at = NOW() WHERE id = 0") is None
+    assert _try(cfg, user, db, f"DELETE FROM `{t}` WHERE id = 0") in DENIED

@@ -143,3 +143,19 @@ def test_the_dry_runs_description_holds_ids_and_codes_only():
         "reasons": "child_not_found",
     }
     assert EMAIL not in repr(plan.describe(p)) and "Amy" not in repr(plan.describe(p))
+
+
+def test_the_ledger_holds_each_link_per_request_with_its_child_or_none_for_a_static_context():
+    ben = Pupil(102, "Ben", "Lee", "7RB")
+    idx = index(pupils=(AMY, ben))
+    first = plan.plan_request(request(("Amy", "Lee", "7RB"), ("Ben", "Lee", "7RB")), account(), idx)
+    second = plan.plan_request(request(("Amy", "Lee", "7RB"), ("Amy", "Lee", "7RB"), rid=2), account(), idx)
+    unlinked = plan.plan_request(request(("Amy", "Lee", "7RB"), rid=3, email="x@example.org"), None, idx)
+    links = plan.ledger_links([first, second, unlinked], {101: 1001, 102: 1002}, [5])
+    assert [(x.request_id, x.parent, x.child, x.context) for x in links] == [
+        (1, 500, None, 5),
+        (1, 500, 101, 1001),
+        (1, 500, 102, 1002),
+        (2, 500, None, 5),
+        (2, 500, 101, 1001),  # the child named twice: one link, justified by this request
+    ]  # no link for the parent without an account: nothing was linked
