@@ -13,6 +13,7 @@ provisioning cycle.
 | `link_children` | each child matched among pupils only, and never when a suspended or non-pupil account has the same name (a guess); the Parent role assigned in the child's user context and each static context, never twice |
 | `send_passwords` | Moodle's `\\core\\task\\send_new_user_passwords_task`, only if new accounts were created |
 | `mark` | provisioned requests marked; the others keep `approved` with their reasons; a request staff changed after `link_children` read it is left as staff left it (`changed_during_cycle`); one comment line per request per run |
+| `unlink_children` | takes away each parent-child link (and static-context link) the project made whose every justifying request is gone: rejected, duplicate, bogus, unknown, back to pending, or corrected to another child; a link made by hand in Moodle is never removed; refuses more than `max_unlinks_per_cycle` at once; lists the leavers (children no longer pupils), removed only with `unlink_leavers` |
 | `report` | the cycle's summary: counts, the failed requests' ids grouped by reason codes |
 | `notify` | the summary emailed to the `notify_emails` setting (ids and reason codes, no names) |
 
@@ -27,8 +28,9 @@ it was queued, or `PARENT_PROVISIONING_OVERRUN_MINUTES` past the recent runs' av
 plan without writing anything or running Moodle (`dry_run`), or to let one run through
 when Moodle's user sync would suspend more parents than the settings
 `max_suspensions_per_cycle` (50) and `max_suspension_fraction` (5 %) allow
-(`allow_mass_suspension`: check the auth table first; the cycle's record names who
-triggered it).
+(`allow_mass_suspension`: check the auth table first), or to let it remove more links than
+`max_unlinks_per_cycle` (50) allows (`allow_mass_unlink`: check the requests first); the
+cycle's record names who triggered it.
 
 Connections: `wordpress_db`, `moodle_db` (mysql), `moodle_ssh` (ssh), `smtp_default` (smtp). Settings: the
 Variable `moodle_parent_provisioning` (see the project's README).
@@ -149,11 +151,12 @@ def _params() -> tuple[str, list[int], bool]:
     return context["run_id"], sorted({int(i) for i in params.get("request_ids") or []}), bool(params.get("dry_run"))
 
 
-def _override() -> tuple[bool, str]:
-    """Whether this run may let Moodle suspend more parents than the limits, and who triggered it."""
+def _override(param: str = "allow_mass_suspension") -> tuple[bool, str]:
+    """Whether this run allows what the limits refuse (the param: allow_mass_suspension or
+    allow_mass_unlink), and who triggered it."""
     context = get_current_context()
     triggered_by = getattr(context["dag_run"], "triggering_user_name", None) or ""
-    return bool(context["params"].get("allow_mass_suspension")), triggered_by
+    return bool(context["params"].get(param)), triggered_by
 
 
 def _run_moodle_task(moodle_task: str, hold_lock: bool = True) -> dict:
@@ -219,6 +222,14 @@ def _run_moodle_task(moodle_task: str, hold_lock: bool = True) -> dict:
             description="Let Moodle's user sync run even when it would suspend more parent accounts than "
             "max_suspensions_per_cycle or max_suspension_fraction allow (their auth rows are missing). Only for "
             "this run, and only once you have checked that the auth table is as it should be.",
+        ),
+        "allow_mass_unlink": Param(
+            False,
+            type="boolean",
+            title="Allow a mass unlinking",
+            description="Let the cycle remove more parent-child links than max_unlinks_per_cycle allows (their "
+            "requests were rejected or corrected, or, with unlink_leavers, the children left). Only for this run, "
+            "and only once you have checked the requests.",
         ),
     },
     render_template_as_native_obj=True,
@@ -330,15 +341,35 @@ def moodle_parent_provisioning():
         return {"requests_updated": changed}
 
     @task(multiple_outputs=False)
-    def report(collected: dict, synced: dict, linked: dict, passwords: dict, marked: dict) -> dict:
+    def unlink_children(site: dict, linked: dict) -> dict:
+        """Links no request justifies any more taken away; the leavers listed."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from include.parent_provisioning import cycle
+
+        s = _settings()
+        run_id, _, dry_run = _params()
+        allowed, _ = _override("allow_mass_unlink")
+        with _connections() as (wp, mdl):
+            if not dry_run:
+                _hold_cycle_lock(wp, run_id)
+            try:
+                return cycle.unlink_links(wp, mdl, s, site, run_id, dry_run, allowed, linked.get("replans"))
+            except cycle.UnlinkRefused as exc:
+                raise AirflowFailException(str(exc)) from exc
+
+    @task(multiple_outputs=False)
+    def report(collected: dict, synced: dict, linked: dict, passwords: dict, unlinked: dict) -> dict:
         """The cycle's summary for ops: counts, and the failed requests' ids by reason codes."""
         from include.parent_provisioning import cycle, wordpress
 
         s = _settings()
         run_id, _, dry_run = _params()
         allowed, triggered_by = _override()
+        allowed_unlink, _ = _override("allow_mass_unlink")
+        linked = {k: v for k, v in linked.items() if k != "replans"}
         if dry_run:
-            summary = {"run_id": run_id, "dry_run": True, **collected, **linked, "sync": synced}
+            summary = {"run_id": run_id, "dry_run": True, **collected, **linked, "sync": synced, "unlinks": unlinked}
             print(f"DRY RUN plan: {summary}")
             return summary
         with _connections(moodle=False) as (wp, _):
@@ -348,7 +379,9 @@ def moodle_parent_provisioning():
                 "passwords": passwords,
                 "links": linked,
                 "warnings": synced.get("warnings", []),
+                "unlinks": unlinked,
                 "allow_mass_suspension": allowed,
+                "allow_mass_unlink": allowed_unlink,
                 "triggered_by": triggered_by,
             }
             summary = cycle.summarise(wp, s, run_id, collected, extra)
@@ -371,7 +404,9 @@ def moodle_parent_provisioning():
     linked = link_children(site, synced)
     passwords = send_passwords(linked)
     marked = mark(linked, passwords)
-    notify(report(collected, synced, linked, passwords, marked))
+    unlinked = unlink_children(site, linked)
+    marked >> unlinked  # after the requests are marked: a refused unlinking holds back no new parent
+    notify(report(collected, synced, linked, passwords, unlinked))
 
 
 moodle_parent_provisioning()

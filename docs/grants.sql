@@ -27,12 +27,15 @@ GRANT SELECT ON `${MOODLE_DB}`.`${MOODLE_PREFIX}user` TO ${MOODLE_USER};
 GRANT SELECT ON `${MOODLE_DB}`.`${MOODLE_PREFIX}cohort` TO ${MOODLE_USER};
 GRANT SELECT ON `${MOODLE_DB}`.`${MOODLE_PREFIX}cohort_members` TO ${MOODLE_USER};
 -- Write: a child's missing user context (and mend its path), the parent's role assignments,
--- and the access-cache flag role_assign() sets. Nothing is ever deleted.
+-- and the access-cache flag role_assign() and role_unassign() set. DELETE on role_assignments only:
+-- the cycle deletes the links its ledger holds as made (or adopted) by it once no request justifies
+-- them; nothing else in Moodle is ever deleted.
 GRANT SELECT, INSERT, UPDATE ON `${MOODLE_DB}`.`${MOODLE_PREFIX}context` TO ${MOODLE_USER};
-GRANT SELECT, INSERT ON `${MOODLE_DB}`.`${MOODLE_PREFIX}role_assignments` TO ${MOODLE_USER};
+GRANT SELECT, INSERT, DELETE ON `${MOODLE_DB}`.`${MOODLE_PREFIX}role_assignments` TO ${MOODLE_USER};
 GRANT SELECT, INSERT, UPDATE ON `${MOODLE_DB}`.`${MOODLE_PREFIX}cache_flags` TO ${MOODLE_USER};
 -- The project's ledger of the links it makes or finds (a table of its own in Moodle's database, outside
--- Moodle's prefix, created by its first run): written in the links' own transaction.
+-- Moodle's prefix, created by its first run): written in the links' own transaction. Its rows are
+-- closed (removed_at), never deleted.
 GRANT SELECT, INSERT, UPDATE, CREATE ON `${MOODLE_DB}`.`parent_provisioning_${MOODLE_PREFIX}links` TO ${MOODLE_USER};
 
 -- 3. The user Moodle's External database authentication (auth_db) reads the auth table with

@@ -8,12 +8,13 @@ the same transaction that records it was written.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 
-from include.parent_provisioning import moodle_db, plan, user_sync, wordpress
+from include.parent_provisioning import moodle_db, plan, unlink, user_sync, wordpress
 from include.parent_provisioning.matching import PupilIndex
 from include.parent_provisioning.moodle_db import Site
 from include.parent_provisioning.reasons import Reason
@@ -194,7 +195,76 @@ def link(wp, mdl, s: Settings, site: dict, run_id: str, request_ids: Sequence[in
         result["new_accounts"] = sum(1 for p in plans if p.account in (plan.CREATED_BY_SYNC, plan.REVIVED_BY_SYNC))
         result["role_assignments_added"] += plan.new_links_for_new_accounts(plans, len(st.static_context_ids))
         result["plan"] = {p.request_id: plan.describe(p) for p in plans[:PLAN_REQUESTS]}
-    log.info("linking: %s", {k: v for k, v in result.items() if k != "plan"})
+        # For the dry run's unlink_children: what the real run's outcomes would tell it.
+        relinked = moodle_db.ledger_requests(mdl, s, [p.request_id for p in plans])
+        result["replans"] = {
+            p.request_id: {"parent": p.parent_id, "pupils": [pupil for _, pupil in p.links]}
+            for p in plans
+            if p.request_id in relinked
+        }
+    log.info("linking: %s", {k: v for k, v in result.items() if k not in ("plan", "replans")})
+    return result
+
+
+class UnlinkRefused(RuntimeError):
+    """More links would be removed than max_unlinks_per_cycle allows; the message gives the figures."""
+
+
+LISTED = 200  # leavers and parents without a current child listed one by one (their counts are whole)
+
+
+def unlink_links(
+    wp, mdl, s: Settings, site: dict, run_id: str, dry_run: bool, allowed: bool, dry_replans: dict | None = None
+) -> dict:
+    """Take away the links whose every justifying request is gone (unlink.py decides), in one
+    Moodle transaction with their ledger rows; list the leavers. Refused, having written nothing,
+    when it would remove more than max_unlinks_per_cycle links and the run does not allow it.
+    A real run reads what link_children planned from this run's outcomes; a dry run gets it
+    from link_children's result (dry_replans), as nothing was written."""
+    st = Site.from_dict(site)
+    rows = moodle_db.active_links(mdl, s, st) if not dry_run or moodle_db.links_table_exists(mdl, s) else []
+    states = wordpress.request_states(wp, s, {r.request_id for r in rows})
+    if dry_run:
+        replans = {
+            int(rid): unlink.Replan(p["parent"], frozenset(p["pupils"])) for rid, p in (dry_replans or {}).items()
+        }
+    else:
+        outcomes = [
+            {**o, "linked_children": json.loads(o["linked_children"] or "[]")}
+            for o in wordpress.run_outcomes(wp, s, run_id)
+        ]
+        replans = unlink.replans_from_outcomes(outcomes, {rid: digest for rid, (_, digest) in states.items()})
+    statuses = {rid: status for rid, (status, _) in states.items()}
+    decision = unlink.decide(rows, statuses, replans, st.static_context_ids, s.unlink_leavers)
+    doomed = decision.deletions
+    result = {
+        "links_held": len(rows),
+        "unlinked": len(doomed),
+        "unlinked_by_reason": decision.counts(),
+        "released_hand_made": sum(1 for r in decision.removals if not r.delete and r.reason != unlink.GONE),
+        "removed_in_moodle": sum(1 for r in decision.removals if r.reason == unlink.GONE),
+        "held_by_another_request": len(decision.held),
+        "limit": s.max_unlinks_per_cycle,
+        "leaver_links": len(decision.leavers),
+        "leavers_unlinked": s.unlink_leavers,
+        "leavers": [
+            {"request_id": r.request_id, "parent": r.parent, "child": r.child} for r in decision.leavers[:LISTED]
+        ],
+        "parents_without_child": {str(p): ids for p, ids in list(decision.parents_without_child.items())[:LISTED]},
+    }
+    if len(doomed) > s.max_unlinks_per_cycle:
+        result["over_limit"] = True
+        if not allowed and not dry_run:
+            reasons = ", ".join(f"{k} {v}" for k, v in result["unlinked_by_reason"].items())
+            raise UnlinkRefused(
+                f"refused: this cycle would remove {len(doomed)} parent-child links (role assignments) of the "
+                f"{len(rows)} in the ledger, more than max_unlinks_per_cycle ({s.max_unlinks_per_cycle}); by reason: "
+                f"{reasons}. Nothing was removed. Check the requests' statuses (and, for child_left, the pupils' "
+                "accounts); if this is right, trigger a run with allow_mass_unlink (the cycle's record names who)"
+            )
+    if not dry_run:
+        result["unlinked"] = moodle_db.remove_links(mdl, s, st, decision.removals, run_id)
+    log.info("unlinking: %s", {k: v for k, v in result.items() if k not in ("leavers", "parents_without_child")})
     return result
 
 
@@ -269,6 +339,9 @@ def summarise(wp, s: Settings, run_id: str, collected: dict, extra: dict) -> dic
         # Parents whose access ended this cycle: Moodle's sync suspended (or deleted) their accounts
         # because staff removed their auth rows.
         "accounts_suspended": int(done.get("suspended", 0)),
+        # Parent-child links (role assignments) this cycle made and took away.
+        "links_made": int((extra.get("links") or {}).get("role_assignments_added", 0)),
+        "links_removed": int((extra.get("unlinks") or {}).get("unlinked", 0)),
         **extra,
     }
     wordpress.finish_cycle(wp, s, run_id, summary)
@@ -290,12 +363,42 @@ def moodle_lines(summary: dict) -> list[str]:
         )
     if done:
         lines.append(f"Moodle's user sync, done: {', '.join(f'{v} {k}' for k, v in done.items())}")
-    if summary.get("allow_mass_suspension"):
-        lines.append(f"allow_mass_suspension=true, triggered by {summary.get('triggered_by') or 'unknown'}")
+    for override in ("allow_mass_suspension", "allow_mass_unlink"):
+        if summary.get(override):
+            lines.append(f"{override}=true, triggered by {summary.get('triggered_by') or 'unknown'}")
     for key, value in (("sync", sync), ("passwords", summary.get("passwords"))):
         if value:
             words = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
             lines.append(f"Moodle {key}: {words}")
+    return lines
+
+
+def unlink_lines(u: dict) -> list[str]:
+    """What unlink_children took away and found: ids and counts only."""
+    lines = []
+    if u.get("unlinked"):
+        why = ", ".join(f"{k} {v}" for k, v in (u.get("unlinked_by_reason") or {}).items())
+        lines.append(
+            f"Links removed: {u['unlinked']} parent-child link(s) whose requests no longer justify them ({why})"
+        )
+    if u.get("released_hand_made"):
+        lines.append(f"Links kept: {u['released_hand_made']} made by hand in Moodle, released from the ledger")
+    if u.get("removed_in_moodle"):
+        lines.append(f"Links already removed in Moodle: {u['removed_in_moodle']} (ledger rows closed)")
+    if u.get("leaver_links"):
+        fate = "removed (unlink_leavers is on)" if u.get("leavers_unlinked") else "kept (unlink_leavers is off)"
+        ids = sorted({x["request_id"] for x in u.get("leavers") or ()})
+        lines.append(
+            f"Leavers: {u['leaver_links']} link(s) to a child no longer a pupil, {fate}; requests "
+            + ", ".join(str(i) for i in ids)
+        )
+    if u.get("parents_without_child"):
+        ids = sorted({i for v in u["parents_without_child"].values() for i in v})
+        lines.append(
+            f"Parents with no current child: {len(u['parents_without_child'])}; their requests "
+            + ", ".join(str(i) for i in ids)
+            + " (de-provision them in bulk on the Overview page)"
+        )
     return lines
 
 
@@ -310,7 +413,7 @@ def format_summary(summary: dict) -> str:
             f"  Access ended: {summary['accounts_suspended']} parent account(s) suspended by Moodle's user sync "
             "because staff removed their auth rows."
         )
-    lines += [f"  {line}" for line in moodle_lines(summary)]
+    lines += [f"  {line}" for line in moodle_lines(summary) + unlink_lines(summary.get("unlinks") or {})]
     for warning in summary.get("warnings") or ():
         lines.append(f"  WARNING: {warning}")
     if summary["needs_attention"]:

@@ -385,16 +385,27 @@ LINKS_TABLE_SQL = """CREATE TABLE IF NOT EXISTS `{table}` (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"""
 
 
-def ensure_links_table(conn, s: Settings) -> bool:
-    """Create the ledger of links on the first run; True when it was created."""
+def links_table_exists(conn, s: Settings) -> bool:
+    """Whether the ledger of links is there (the first real run makes it; a dry run does not)."""
     cur = conn.cursor()
     try:
-        if sql.rows(
-            cur,
-            "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = %s",
-            (s.links_table,),
-        ):
-            return False
+        return bool(
+            sql.rows(
+                cur,
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = %s",
+                (s.links_table,),
+            )
+        )
+    finally:
+        cur.close()
+
+
+def ensure_links_table(conn, s: Settings) -> bool:
+    """Create the ledger of links on the first run; True when it was created."""
+    if links_table_exists(conn, s):
+        return False
+    cur = conn.cursor()
+    try:
         cur.execute(LINKS_TABLE_SQL.format(table=s.links_table))
         conn.commit()
         return True
@@ -411,6 +422,21 @@ class Link:
     parent: int
     child: int | None
     context: int
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """A link the ledger holds (not removed), as it stands in Moodle now."""
+
+    id: int
+    request_id: int
+    parent: int
+    child: int | None  # None: a static context
+    context: int
+    ra_id: int
+    origin: str  # made | found | adopted
+    present: bool  # its role_assignments row is still there, for this parent, context and role
+    child_is_pupil: bool = True  # a static context's: True
 
 
 def record_links(
@@ -461,6 +487,29 @@ def record_links(
         cur.close()
 
 
+def ledger_requests(conn, s: Settings, request_ids: Iterable[int]) -> set[int]:
+    """Which of these requests hold a link in the ledger (not removed)."""
+    found: set[int] = set()
+    ids = sorted(set(request_ids))
+    if not ids or not links_table_exists(conn, s):
+        return found
+    cur = conn.cursor()
+    try:
+        for part in sql.chunks(ids):
+            found.update(
+                int(r[0])
+                for r in sql.rows(
+                    cur,
+                    f"SELECT DISTINCT request_id FROM `{s.links_table}` WHERE removed_at IS NULL"
+                    f" AND request_id IN ({sql.marks(len(part))})",
+                    part,
+                )
+            )
+    finally:
+        cur.close()
+    return found
+
+
 def mark_access_dirty(conn, s: Settings, site: Site, user_ids: Iterable[int]) -> None:
     """What role_assign() does so a logged-in parent sees a new child without logging out."""
     ids = sorted({str(u) for u in user_ids})
@@ -493,5 +542,102 @@ def mark_access_dirty(conn, s: Settings, site: Site, user_ids: Iterable[int]) ->
                     f"INSERT INTO `{cf}` (flagtype, name, timemodified, value, expiry) VALUES (%s, %s, %s, %s, %s)",
                     [(DIRTY_USERS, n, now, "1", now + site.session_timeout) for n in new],
                 )
+    finally:
+        cur.close()
+
+
+def _is_pupil_sql(s: Settings, site: Site, alias: str) -> tuple[str, tuple]:
+    """An SQL condition on the user row `alias`: an active pupil, as find_pupils reads pupils."""
+    pf = s.pupil_filter
+    if pf.by == "cohort":
+        marks = sql.marks(len(pf.values))
+        where = (
+            f"EXISTS (SELECT 1 FROM `{s.mdl('cohort_members')}` cm JOIN `{s.mdl('cohort')}` c ON c.id = cm.cohortid"
+            f" WHERE cm.userid = {alias}.id AND (c.idnumber IN ({marks}) OR c.name IN ({marks})))"
+        )
+        params: tuple = pf.values + pf.values
+    elif pf.by == "auth":
+        where, params = f"{alias}.auth IN ({sql.marks(len(pf.values))})", pf.values
+    else:
+        where = "(" + " OR ".join([f"{alias}.email LIKE %s"] * len(pf.values)) + ")"
+        params = tuple("%@" + v.replace("%", r"\%").replace("_", r"\_") for v in pf.values)
+    return (
+        f"({alias}.deleted = 0 AND {alias}.suspended = 0 AND {alias}.auth NOT IN ('db', 'nologin')"
+        f" AND {alias}.mnethostid = %s AND {where})",
+        (site.mnethost_id, *params),
+    )
+
+
+def active_links(conn, s: Settings, site: Site) -> list[LedgerRow]:
+    """Every link the ledger holds (not removed), with whether its role assignment is still there
+    exactly as recorded and whether its child is still a pupil: one statement."""
+    is_pupil, params = _is_pupil_sql(s, site, "u")
+    cur = conn.cursor()
+    try:
+        return [
+            LedgerRow(
+                int(i),
+                int(rid),
+                int(parent),
+                None if child is None else int(child),
+                int(ctx),
+                int(ra),
+                origin,
+                bool(present),
+                bool(pupil),
+            )  # fmt: skip
+            for i, rid, parent, child, ctx, ra, origin, present, pupil in sql.rows(
+                cur,
+                f"SELECT l.id, l.request_id, l.parent_userid, l.child_userid, l.contextid, l.ra_id, l.origin,"
+                f" ra.id IS NOT NULL, l.child_userid IS NULL OR COALESCE({is_pupil}, 0)"
+                f" FROM `{s.links_table}` l LEFT JOIN `{s.mdl('role_assignments')}` ra ON ra.id = l.ra_id"
+                " AND ra.userid = l.parent_userid AND ra.contextid = l.contextid AND ra.roleid = l.roleid"
+                f" LEFT JOIN `{s.mdl('user')}` u ON u.id = l.child_userid WHERE l.removed_at IS NULL ORDER BY l.id",
+                params,
+            )
+        ]
+    finally:
+        cur.close()
+
+
+def remove_links(conn, s: Settings, site: Site, removals, run_id: str) -> int:
+    """What Moodle's role_unassign() does to the database, for each removal that deletes: the role
+    assignment deleted by id (and only while the ledger holds it as made or adopted by this project,
+    for this parent, context and role), the parent's access marked dirty. Each removal's ledger row is
+    closed with its reason, in the same transaction: a deleted link is never without its record.
+    Returns the role assignments deleted."""
+    removals = list(removals)
+    if not removals:
+        return 0
+    ra, links = s.mdl("role_assignments"), s.links_table
+    doomed = sorted({r.ra_id for r in removals if r.delete})
+    now = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    deleted = 0
+    cur = conn.cursor()
+    try:
+        for part in sql.chunks(doomed):
+            cur.execute(
+                f"DELETE ra FROM `{ra}` ra JOIN `{links}` l ON l.ra_id = ra.id AND l.parent_userid = ra.userid"
+                " AND l.contextid = ra.contextid AND l.roleid = ra.roleid AND l.removed_at IS NULL"
+                f" AND l.origin IN ('made', 'adopted') WHERE ra.id IN ({sql.marks(len(part))})",
+                part,
+            )
+            deleted += max(cur.rowcount, 0)
+        mark_access_dirty(conn, s, site, {r.parent for r in removals if r.delete})
+        by_reason: dict[str, list[int]] = {}
+        for r in removals:
+            by_reason.setdefault(r.reason, []).append(r.ledger_id)
+        for reason, ids in sorted(by_reason.items()):
+            for part in sql.chunks(sorted(ids)):
+                cur.execute(
+                    f"UPDATE `{links}` SET removed_at = %s, removed_by_run = %s, removed_reason = %s"
+                    f" WHERE removed_at IS NULL AND id IN ({sql.marks(len(part))})",
+                    (now, run_id, reason, *part),
+                )
+        conn.commit()
+        return deleted
+    except Exception:
+        conn.rollback()
+        raise
     finally:
         cur.close()

@@ -25,12 +25,19 @@ DECIDING_COLUMNS = (
 )  # fmt: skip
 
 
-def fingerprint_sql(alias: str = "") -> str:
+def fingerprint_sql(alias: str = "", provisioned_as_approved: bool = False) -> str:
     """An SQL expression: a digest of the deciding columns as the database holds them. The cycle reads
     it with the request and `mark` recomputes it in its UPDATE, so both sides are the database's own
     bytes: a request staff changed in between (corrected, rejected and re-approved with other data) is
-    not marked on what the cycle read. NULL and '' are one: the cycle reads both as empty."""
-    cols = ", ".join(f"COALESCE({alias}{c}, '')" for c in DECIDING_COLUMNS)
+    not marked on what the cycle read. NULL and '' are one: the cycle reads both as empty.
+    provisioned_as_approved: the digest of a request `mark` provisioned is the one it had as approved
+    (unlinking asks whether the request is still as `link_children` planned it)."""
+    status = (
+        f"IF({alias}status = 'provisioned', 'approved', COALESCE({alias}status, ''))"
+        if provisioned_as_approved
+        else None
+    )
+    cols = ", ".join(status if c == "status" and status else f"COALESCE({alias}{c}, '')" for c in DECIDING_COLUMNS)
     return f"SHA2(CONCAT_WS(CHAR(31 USING utf8mb4), {cols}), 256)"
 
 

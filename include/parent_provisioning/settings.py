@@ -54,6 +54,8 @@ class Settings:
     moodle_task_timeout_s: int = 1800
     max_suspensions_per_cycle: int = 50
     max_suspension_fraction: float = 0.05
+    max_unlinks_per_cycle: int = 50
+    unlink_leavers: bool = False
     notify_emails: tuple[str, ...] = ()
 
     @property
@@ -184,6 +186,12 @@ def parse(raw: Any) -> Settings:
         values["max_suspensions_per_cycle"] = _int("max_suspensions_per_cycle", raw["max_suspensions_per_cycle"])
     if "max_suspension_fraction" in raw:
         values["max_suspension_fraction"] = _fraction("max_suspension_fraction", raw["max_suspension_fraction"])
+    if "max_unlinks_per_cycle" in raw:
+        values["max_unlinks_per_cycle"] = _int("max_unlinks_per_cycle", raw["max_unlinks_per_cycle"])
+    if "unlink_leavers" in raw:
+        if not isinstance(raw["unlink_leavers"], bool):
+            raise _fail("unlink_leavers", f"must be true or false, got {raw['unlink_leavers']!r}")
+        values["unlink_leavers"] = raw["unlink_leavers"]
     if "notify_emails" in raw:
         values["notify_emails"] = parse_emails(raw["notify_emails"])
     return Settings(**values)

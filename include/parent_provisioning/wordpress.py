@@ -256,6 +256,25 @@ def requests_by_id(conn, s: Settings, ids: Sequence[int]) -> list[dict]:
     return found
 
 
+def request_states(conn, s: Settings, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """{request id: (status, digest)} of the requests that still exist; the digest as
+    link_children's, a provisioned request's as it had when approved (see fingerprint_sql)."""
+    found: dict[int, tuple[str, str]] = {}
+    cur = conn.cursor()
+    try:
+        for part in sql.chunks(sorted(set(ids))):
+            for rid, status, digest in sql.rows(
+                cur,
+                f"SELECT id, status, {fingerprint_sql(provisioned_as_approved=True)} FROM `{s.requests_table}`"
+                f" WHERE id IN ({sql.marks(len(part))})",
+                part,
+            ):
+                found[int(rid)] = (str(status), str(digest))
+    finally:
+        cur.close()
+    return found
+
+
 def auth_emails(conn, s: Settings) -> set[str]:
     """Every email (and username) in the auth table, trimmed and lower-cased."""
     cur = conn.cursor()
@@ -342,7 +361,7 @@ def run_outcomes(conn, s: Settings, run_id: str) -> list[dict]:
         return sql.dict_rows(
             cur,
             f"SELECT request_id, outcome, needs_account, reasons, reason_key, parent_userid, linked_children,"
-            f" attempt, needs_attention, marked_outcome FROM `{s.outcomes_table}` WHERE run_id = %s"
+            f" attempt, needs_attention, marked_outcome, fingerprint FROM `{s.outcomes_table}` WHERE run_id = %s"
             " ORDER BY request_id",
             (run_id,),
         )

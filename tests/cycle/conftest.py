@@ -38,7 +38,13 @@ def run_dag(dag, conf=None, retries=0, retry_delay_s=1, rerun=None):
     kwargs = {"logical_date": rerun.logical_date, "run_after": rerun.run_after} if rerun else {}
     # Always the whole conf: dag.test() keeps an earlier run's conf in the in-memory DAG's params.
     dr = dag.test(
-        run_conf={"request_ids": [], "dry_run": False, "allow_mass_suspension": False, **(conf or {})}, **kwargs
+        run_conf={
+            "request_ids": [],
+            "dry_run": False,
+            "allow_mass_suspension": False,
+            "allow_mass_unlink": False,
+            **(conf or {}),
+        }, **kwargs
     )
     states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
     return dr, states

@@ -142,7 +142,9 @@ def capture(cfg) -> dict:
                 who[r["parent_userid"]],
                 where.get(r["contextid"], "?"),
                 r["origin"],
-                r["removed_at"],
+                r["removed_at"] is not None,
+                run.get(r["removed_by_run"], r["removed_by_run"]),
+                r["removed_reason"],
             )
             for r in ledger
         ),

@@ -43,7 +43,10 @@ def test_the_airflow_connections_log_in_as_the_projects_users_not_root(fresh):
         ("wp", "{wp}tvs_parent_moodle_provisioning_auth", "UPDATE `{t}` SET username = username WHERE id = 0"),
         ("wp", "{wp}parent_provisioning_outcomes", "DROP TABLE `{t}`"),
         ("wp", "{wp}users", "SELECT 1 FROM `{t}` LIMIT 1"),  # WordPress's own users: none of its business
-        ("moodle", "{mdl}role_assignments", "DELETE FROM `{t}` WHERE id = 0"),  # links: never removed
+        ("moodle", "{mdl}context", "DELETE FROM `{t}` WHERE id = 0"),  # DELETE on role_assignments only
+        ("moodle", "{mdl}cache_flags", "DELETE FROM `{t}` WHERE id = 0"),
+        ("moodle", "{mdl}user", "DELETE FROM `{t}` WHERE id = 0"),
+        ("moodle", "{mdl}role_assignments", "UPDATE `{t}` SET userid = userid WHERE id = 0"),
         ("moodle", "{mdl}user", "UPDATE `{t}` SET suspended = 0 WHERE id = 0"),  # accounts are Moodle's sync's
         ("moodle", "{mdl}user", "INSERT INTO `{t}` (username) VALUES ('x')"),
         ("moodle", "{mdl}role", "UPDATE `{t}` SET name = name WHERE id = 0"),
@@ -65,6 +68,7 @@ def test_the_projects_users_cannot_do_what_the_project_never_does(fresh, who, ta
         ("wp", "DELETE FROM `{wp}tvs_parent_moodle_provisioning_auth` WHERE id = 0"),
         ("moodle", "INSERT INTO `{mdl}role_assignments` (roleid, contextid, userid) VALUES (0, 0, 0)"),
         ("moodle", "UPDATE `{mdl}context` SET path = path WHERE id = 0"),
+        ("moodle", "DELETE FROM `{mdl}role_assignments` WHERE id = 0"),  # unlinking (only what the ledger holds)
     ],
 )
 def test_and_can_do_what_it_does(fresh, who, statement):
