@@ -156,7 +156,7 @@ def test_a_parent_with_another_auth_row_is_told_they_keep_the_account(fresh, wp,
     result = m.set_status(wp, s, rid, "rejected", actor="ops", confirmed=True)
     said = (
         f"Status provisioned -> rejected; auth row removed; the parent keeps access through another auth row"
-        f" (request {keeper}); the children it linked stay linked in Moodle"
+        f" (request {keeper}); the next cycle unlinks the children only it linked"
     )
     assert result.message == said and last_line(school, rid).endswith(f"{said} (by ops in Airflow)")
     assert [r["request_id"] for r in auth_rows(school, "ann.lee@example.org")] == [keeper]
@@ -175,7 +175,7 @@ def test_a_provisioned_request_without_an_auth_row_of_its_own_suspends_nobody(fr
     result = m.set_status(wp, s, rid, "rejected", actor="ops")  # nothing to confirm: no access is taken away
     said = (
         "Status provisioned -> rejected; it had no auth row of its own, so no account is suspended;"
-        " the children it linked stay linked in Moodle"
+        " the next cycle unlinks the children only it linked"
     )
     assert result.message == said and last_line(school, rid).endswith(f"{said} (by ops in Airflow)")
     assert school.req(rid)["status"] == "rejected" and len(auth_rows(school, "ann.lee@example.org")) == 1
@@ -201,7 +201,7 @@ def test_correcting_a_provisioned_request_keeps_access_and_sends_it_back_to_appr
     result = m.correct_child(wp, s, rid, 1, "Amy", " Lee", "8CD ", actor="admin")
     said = (
         "Child 1 corrected on a provisioned request: back to approved; the parent keeps access and the next cycle"
-        " links the corrected child (links already made stay in Moodle)"
+        " links the corrected child (and unlinks the child it no longer names)"
     )
     assert (result.status, result.message) == ("approved", said)
     req = school.req(rid)

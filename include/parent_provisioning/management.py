@@ -209,7 +209,7 @@ def _status_note(was: str, status: str, removed: int, keeper: int | None) -> str
     head = f"Status {was} -> {status}"
     if removed and keeper is not None:
         kept = f"{head}; auth row removed; the parent keeps access through another auth row (request {keeper})"
-        return kept + ("; the children it linked stay linked in Moodle" if was == "provisioned" else "")
+        return kept + ("; the next cycle unlinks the children only it linked" if was == "provisioned" else "")
     if removed and was == "provisioned":
         return f"{head}; auth row removed: the parent's Moodle account is suspended at the next cycle"
     if removed:
@@ -220,7 +220,7 @@ def _status_note(was: str, status: str, removed: int, keeper: int | None) -> str
     if was == "provisioned":
         return (
             f"{head}; it had no auth row of its own, so no account is suspended;"
-            " the children it linked stay linked in Moodle"
+            " the next cycle unlinks the children only it linked"
         )
     return head
 
@@ -235,7 +235,8 @@ def _confirmation(request_id: int, status: str, keeper: int | None) -> AccessRem
     else:
         text = (
             f"{doing}, but the parent keeps the Moodle account through request {keeper}'s auth row for the"
-            " same email, so the account is not suspended; the children this request linked stay linked in Moodle."
+            " same email, so the account is not suspended; the next cycle unlinks the children only this request"
+            " linked."
         )
     if status == "pending":
         text += " To fix a child's name or tutor group, correct the child instead: the parent keeps access."
@@ -349,7 +350,7 @@ def _provisioned_correction_note(position: int, values: tuple[str, ...]) -> str:
     then = " and the next cycle links the corrected child" if any(values) else ""
     return (
         f"Child {position} {what} on a provisioned request: back to approved; the parent keeps access{then}"
-        " (links already made stay in Moodle)"
+        " (and unlinks the child it no longer names)"
     )
 
 

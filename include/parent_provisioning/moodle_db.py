@@ -641,3 +641,23 @@ def remove_links(conn, s: Settings, site: Site, removals, run_id: str) -> int:
         raise
     finally:
         cur.close()
+
+
+def request_links(conn, s: Settings, request_id: int) -> list[dict]:
+    """The ledger's links of one request, for its screen: each child (name and tutor group as
+    Moodle has them; none for a static context), who made it and when, and whether and why it ended."""
+    if not links_table_exists(conn, s):
+        return []
+    cur = conn.cursor()
+    try:
+        return sql.dict_rows(
+            cur,
+            "SELECT l.child_userid, u.firstname, u.lastname, u.department, l.contextid, l.origin, l.run_id,"
+            " l.created_at, l.removed_at, l.removed_by_run, l.removed_reason, ra.id IS NOT NULL AS present"
+            f" FROM `{s.links_table}` l LEFT JOIN `{s.mdl('user')}` u ON u.id = l.child_userid"
+            f" LEFT JOIN `{s.mdl('role_assignments')}` ra ON ra.id = l.ra_id AND ra.userid = l.parent_userid"
+            " AND ra.contextid = l.contextid AND ra.roleid = l.roleid WHERE l.request_id = %s ORDER BY l.id",
+            (request_id,),
+        )
+    finally:
+        cur.close()

@@ -44,7 +44,8 @@ def run_dag(dag, conf=None, retries=0, retry_delay_s=1, rerun=None):
             "allow_mass_suspension": False,
             "allow_mass_unlink": False,
             **(conf or {}),
-        }, **kwargs
+        },
+        **kwargs,
     )
     states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
     return dr, states

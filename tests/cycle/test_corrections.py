@@ -66,8 +66,8 @@ def test_correcting_the_wrong_child_keeps_access_and_the_next_cycle_links_the_ri
     assert dr.state == "success", states
     account = school.account(EMAIL)
     assert (account["id"], account["suspended"]) == (parent["id"], 0)  # never suspended, never a second account
-    assert right in school.links(parent["id"])
-    assert parent_role_assignments(school, parent["id"], wrong) == wrong_link  # not made again
+    assert school.links(parent["id"]) == {right}  # the wrong child unlinked in the same cycle
+    assert wrong_link and parent_role_assignments(school, parent["id"], wrong) == []
     req = school.req(rid)
     assert (
         req["status"] == "provisioned" and req["system_comment"].count(f"Provisioned by Airflow run {dr.run_id}") == 1

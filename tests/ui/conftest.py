@@ -7,6 +7,8 @@ import os
 
 import pytest
 
+from tests.cycle.conftest import provisioning_dag, run_cycle  # noqa: F401 (UI tests after real DAG runs)
+
 PASSWORDS = {"admin": "admin-test-pass", "ops": "ops-test-pass", "viewer": "viewer-test-pass"}
 
 

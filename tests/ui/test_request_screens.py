@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from urllib.parse import unquote_plus
 
 import pytest
 
@@ -230,3 +231,54 @@ def test_upload_shows_verdicts_first_then_writes(client, school):
     assert [r["status"] for r in school.wp_rows("SELECT * FROM {req}")] == ["approved"]
     api = client.post(f"{BASE}/api/upload", json={"csv": csv_text}).json()
     assert [r["verdict"] for r in api["rows"]] == ["duplicate", "invalid"] and api["written"] is None
+
+
+def test_each_request_shows_its_links_as_the_ledger_has_them_and_the_overview_the_leavers(client, fresh, run_cycle):
+    from tests.cycle.test_revocation import staff
+
+    use_settings(fresh)
+    school = School(fresh)
+    amy, ben, bea = (
+        school.pupil("Amy", "Lee", "7RB"),
+        school.pupil("Ben", "Lee", "9KM"),
+        school.pupil("Bea", "Khan", "8CD"),
+    )
+    first = school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")])
+    khan = school.request("bo.khan@example.org", [("Bea", "Khan", "8CD")])
+    assert run_cycle()[0].state == "success"
+    wrong = school.request("ann.lee@example.org", [("Ben", "Lee", "9KM")], auth=False)
+    assert run_cycle()[0].state == "success"
+    staff(fresh, "set_status", wrong, "bogus", "ops", confirmed=True)
+    school._moodle("UPDATE {user} SET suspended=1 WHERE id=%s", (bea,))  # Bea left the school
+    dr, states = run_cycle()
+    assert dr.state == "success", states
+
+    login(client, "ops")
+    page = text(client.get(f"{BASE}/requests/{wrong}"))
+    [state] = re.findall(r'<td class="link-state">(.*?)</td>', page)
+    assert f"Ben Lee ({ben})" in page and state.startswith("removed by ")
+    assert dr.run_id in state and "the request was marked bogus" in state
+    page = text(client.get(f"{BASE}/requests/{first}"))
+    assert f"Amy Lee ({amy})" in page and re.findall(r'<td class="link-state">(.*?)</td>', page) == ["linked"]
+
+    page = text(client.get(f"{BASE}/"))
+    assert re.findall(r'<td class="links-made">([^<]*)</td>', page) == ["0", "1", "2"]  # newest cycle first
+    assert re.findall(r'<td class="links-removed">([^<]*)</td>', page) == ["1", "0", "0"]
+    assert "kept, as the unlink_leavers setting is off" in page
+    parent = school.account("bo.khan@example.org")["id"]
+    assert f'<td><a href="{BASE}/requests/{khan}">{khan}</a></td><td>{parent}</td><td>{bea}</td>' in page
+    assert "De-provision these parents" in page
+    login(client, "viewer")
+    assert "De-provision these parents" not in text(client.get(f"{BASE}/"))
+
+    login(client, "ops")  # the bulk form, as the overview fills it in
+    page = text(client.get(f"{BASE}/"))
+    [ids] = re.findall(r'<label>Request ids <input name="ids" value="([^"]*)"', page)
+    assert ids == str(khan)
+    form = {"csrf": csrf_of(page), "ids": ids, "status": "rejected"}
+    asked = unquote_plus(client.post(f"{BASE}/requests/status", data=form, follow_redirects=False).headers["location"])
+    assert "1 of these 1 requests would lose their auth row" in asked and "confirm=1" in asked  # the bulk guard
+    assert school.req(khan)["status"] == "provisioned"
+    response = client.post(f"{BASE}/requests/status", data={**form, "confirm": "yes"}, follow_redirects=False)
+    assert response.status_code == 303 and "1 request(s) set to rejected" in unquote_plus(response.headers["location"])
+    assert school.req(khan)["status"] == "rejected"

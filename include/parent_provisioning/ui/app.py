@@ -72,6 +72,35 @@ def wordpress():
         conn.close()
 
 
+@contextmanager
+def moodle():
+    """Moodle's database, read only here: the ledger of links a request's screen shows."""
+    from airflow.providers.mysql.hooks.mysql import MySqlHook
+
+    conn = MySqlHook(mysql_conn_id="moodle_db").get_conn()
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _ledger(request_id: int) -> tuple[list[dict], str]:
+    """(the request's links as the ledger has them, why they could not be read)."""
+    from include.parent_provisioning import moodle_db
+    from include.parent_provisioning.unlink import REASONS
+
+    try:
+        with moodle() as conn:
+            links = moodle_db.request_links(conn, load_settings(), request_id)
+    except Exception as exc:  # the page still shows the request; the ledger says why it is missing
+        return [], f"the ledger of links could not be read from Moodle's database ({type(exc).__name__})"
+    for link in links:
+        link["url"] = run_url(link["run_id"])
+        link["removed_url"] = run_url(link["removed_by_run"]) if link["removed_by_run"] else None
+        link["why"] = REASONS.get(link["removed_reason"] or "", link["removed_reason"])
+    return links, ""
+
+
 def run_url(run_id: str) -> str:
     from urllib.parse import quote
 
@@ -134,7 +163,22 @@ def overview(request: Request, user: UiUser = Depends(current_user)):
     for c in cycles:
         c["summary"] = json.loads(c["summary"] or "{}")
         c["url"] = run_url(c["run_id"])
-    return _render(request, "overview.html", user, "overview", counts=counts, cycles=cycles, attention=attention)
+    # The leavers as the latest finished cycle found them (ids only: names are on each request's screen).
+    latest = next((c for c in cycles if c["state"] == "finished" and "unlinks" in c["summary"]), None)
+    unlinks = latest["summary"]["unlinks"] if latest else {}
+    without_child = sorted({i for ids in (unlinks.get("parents_without_child") or {}).values() for i in ids})
+    return _render(
+        request,
+        "overview.html",
+        user,
+        "overview",
+        counts=counts,
+        cycles=cycles,
+        attention=attention,
+        leavers_cycle=latest,
+        unlinks=unlinks,
+        without_child=without_child,
+    )
 
 
 @app.get("/requests", response_class=HTMLResponse)
@@ -183,6 +227,7 @@ def request_page(request: Request, request_id: int, user: UiUser = Depends(curre
     # After a status change that needs confirming: the same change again, confirmed, one click away.
     asked = request.query_params.get("confirm_status", "")
     confirming = asked if asked in STATUS_ACTIONS and r["status"] == "provisioned" else None
+    links, ledger_error = _ledger(request_id)
     return _render(
         request,
         "request.html",
@@ -193,6 +238,8 @@ def request_page(request: Request, request_id: int, user: UiUser = Depends(curre
         outcomes=outcomes,
         status_actions=STATUS_ACTIONS,
         confirming=confirming,
+        links=links,
+        ledger_error=ledger_error,
     )
 
 
