@@ -39,12 +39,18 @@ Variable `moodle_parent_provisioning` (see the project's README).
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, Param, dag, get_current_context, task
 
+from include.parent_provisioning.airflow_adapter import (
+    connections,
+    deployment,
+    hold_cycle_lock,
+    load_settings,
+    release_cycle_lock,
+)
 from include.parent_provisioning.notify import deadline_missed, task_failed
 
 SCHEDULE = os.environ.get("PARENT_PROVISIONING_SCHEDULE", "0 2 * * *")
@@ -63,86 +69,6 @@ DEADLINE_ALERTS = [
     )
     if interval
 ]
-
-
-@contextmanager
-def _connections(moodle: bool = True):
-    """(WordPress, Moodle) DB-API connections from the providers' hooks, closed afterwards.
-    moodle=False: the task only needs WordPress, so Moodle's database is not connected to."""
-    from airflow.providers.mysql.hooks.mysql import MySqlHook
-
-    wp = MySqlHook(mysql_conn_id="wordpress_db").get_conn()
-    try:
-        mdl = MySqlHook(mysql_conn_id="moodle_db").get_conn() if moodle else None
-        try:
-            yield wp, mdl
-        finally:
-            if mdl is not None:
-                mdl.close()
-    finally:
-        wp.close()
-
-
-def _settings():
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from include.parent_provisioning import settings
-
-    try:
-        return settings.load()
-    except settings.SettingsError as exc:
-        raise AirflowFailException(str(exc)) from exc
-
-
-DEPLOYMENT_VARIABLE = "moodle_parent_provisioning_deployment"
-
-
-def _deployment() -> str:
-    """This Airflow deployment's name in the cycle lock: a random id kept in its own metadata
-    database (the Variable moodle_parent_provisioning_deployment, made by the first run). Run ids
-    are not enough: two deployments on one schedule both call tonight's run scheduled__<date>."""
-    import uuid
-
-    from airflow.sdk import Variable
-
-    name = Variable.get(DEPLOYMENT_VARIABLE, default=None)
-    if not name:
-        Variable.set(DEPLOYMENT_VARIABLE, uuid.uuid4().hex[:16], description="Names this Airflow in the cycle lock")
-        name = Variable.get(DEPLOYMENT_VARIABLE)
-    return str(name)
-
-
-def _hold_cycle_lock(wp, run_id: str, first: bool = False) -> None:
-    """Take (first task) or renew the cycle lock in the WordPress database: one cycle at a time
-    across manual runs, schedulers and Airflow deployments, which max_active_runs cannot see.
-    The first task waits for a busy lock by retrying; a later task that finds the lock taken
-    (this run outlived its lease) stops, having written nothing."""
-    import socket
-
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from include.parent_provisioning import wordpress
-
-    try:
-        wordpress.claim_cycle_lock(wp, _settings(), run_id, _deployment(), socket.gethostname())
-    except wordpress.CycleBusy as exc:
-        if first:
-            raise
-        raise AirflowFailException(f"{exc}. This run lost the lock and stops; clear it to run again.") from exc
-
-
-def _release_cycle_lock(context) -> None:
-    """on_failure_callback: a failed run (retries spent) gives the cycle lock back at once, so the
-    next run need not wait for the lease; clearing the failed task takes it again."""
-    import logging
-
-    from include.parent_provisioning import wordpress
-
-    try:
-        with _connections(moodle=False) as (wp, _):
-            wordpress.release_cycle_lock(wp, _settings(), context["run_id"], _deployment())
-    except Exception:  # a callback must not fail the failure; the lease ends it anyway
-        logging.getLogger(__name__).warning("could not release the cycle lock; it expires with its lease")
 
 
 def _params() -> tuple[str, list[int], bool]:
@@ -166,10 +92,10 @@ def _run_moodle_task(moodle_task: str, hold_lock: bool = True) -> dict:
 
     from include.parent_provisioning import moodle_cli
 
-    s = _settings()
+    s = load_settings()
     if hold_lock:
-        with _connections(moodle=False) as (wp, _):
-            _hold_cycle_lock(wp, _params()[0])
+        with connections(moodle=False) as (wp, _):
+            hold_cycle_lock(wp, _params()[0])
     run = moodle_cli.run_task(SSHHook(ssh_conn_id="moodle_ssh", cmd_timeout=None), s, moodle_task)
     result = {"exit_status": run.exit_status, "seconds": round(run.seconds, 1), **run.counts}
     print(f"Moodle {moodle_task}: {result}")
@@ -197,7 +123,7 @@ def _run_moodle_task(moodle_task: str, hold_lock: bool = True) -> dict:
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=15),
         "execution_timeout": DB_TASK_TIMEOUT,
-        "on_failure_callback": [_release_cycle_lock, task_failed],
+        "on_failure_callback": [release_cycle_lock, task_failed],
     },
     deadline=DEADLINE_ALERTS or None,
     params={
@@ -243,15 +169,15 @@ def moodle_parent_provisioning():
 
         from include.parent_provisioning import cycle, wordpress
 
-        s = _settings()
+        s = load_settings()
         run_id, request_ids, dry_run = _params()
-        with _connections() as (wp, mdl):
+        with connections() as (wp, mdl):
             try:
                 site = cycle.check(wp, mdl, s, dry_run)
             except cycle.CheckError as exc:
                 raise AirflowFailException(str(exc)) from exc
             if not dry_run:
-                _hold_cycle_lock(wp, run_id, first=True)
+                hold_cycle_lock(wp, run_id, first=True)
                 _, triggered_by = _override()
                 run_type = str(getattr(get_current_context()["dag_run"], "run_type", ""))
                 wordpress.start_cycle(wp, s, run_id, triggered_by, run_type, request_ids)
@@ -262,11 +188,11 @@ def moodle_parent_provisioning():
         """The approved requests this cycle takes; which need a new Moodle account."""
         from include.parent_provisioning import cycle
 
-        s = _settings()
+        s = load_settings()
         run_id, request_ids, dry_run = _params()
-        with _connections() as (wp, mdl):
+        with connections() as (wp, mdl):
             if not dry_run:
-                _hold_cycle_lock(wp, run_id)
+                hold_cycle_lock(wp, run_id)
             return cycle.collect(wp, mdl, s, site, run_id, request_ids, dry_run)
 
     @task(execution_timeout=MOODLE_TASK_TIMEOUT, multiple_outputs=False)
@@ -278,12 +204,12 @@ def moodle_parent_provisioning():
         from include.parent_provisioning import user_sync
         from include.parent_provisioning.moodle_cli import SYNC_USERS
 
-        s = _settings()
+        s = load_settings()
         run_id, _, dry_run = _params()
         allowed, triggered_by = _override()
-        with _connections() as (wp, mdl):
+        with connections() as (wp, mdl):
             if not dry_run:
-                _hold_cycle_lock(wp, run_id)
+                hold_cycle_lock(wp, run_id)
             try:
                 return user_sync.guarded_sync(
                     wp,
@@ -305,11 +231,11 @@ def moodle_parent_provisioning():
         """Each parent linked to each of their children (and the static contexts)."""
         from include.parent_provisioning import cycle
 
-        s = _settings()
+        s = load_settings()
         run_id, request_ids, dry_run = _params()
-        with _connections() as (wp, mdl):
+        with connections() as (wp, mdl):
             if not dry_run:
-                _hold_cycle_lock(wp, run_id)
+                hold_cycle_lock(wp, run_id)
             return cycle.link(wp, mdl, s, site, run_id, request_ids, dry_run)
 
     @task(execution_timeout=MOODLE_TASK_TIMEOUT, multiple_outputs=False)
@@ -330,12 +256,12 @@ def moodle_parent_provisioning():
         """Requests marked provisioned, or kept approved with their reasons."""
         from include.parent_provisioning import cycle
 
-        s = _settings()
+        s = load_settings()
         run_id, _, dry_run = _params()
         if dry_run:
             return {"skipped": "dry run"}
-        with _connections(moodle=False) as (wp, _):
-            _hold_cycle_lock(wp, run_id)
+        with connections(moodle=False) as (wp, _):
+            hold_cycle_lock(wp, run_id)
             changed = cycle.mark(wp, s, run_id)
         print(f"{changed} request(s) updated in WordPress")
         return {"requests_updated": changed}
@@ -347,12 +273,12 @@ def moodle_parent_provisioning():
 
         from include.parent_provisioning import cycle
 
-        s = _settings()
+        s = load_settings()
         run_id, _, dry_run = _params()
         allowed, _ = _override("allow_mass_unlink")
-        with _connections() as (wp, mdl):
+        with connections() as (wp, mdl):
             if not dry_run:
-                _hold_cycle_lock(wp, run_id)
+                hold_cycle_lock(wp, run_id)
             try:
                 return cycle.unlink_links(wp, mdl, s, site, run_id, dry_run, allowed, linked.get("replans"))
             except cycle.UnlinkRefused as exc:
@@ -363,7 +289,7 @@ def moodle_parent_provisioning():
         """The cycle's summary for ops: counts, and the failed requests' ids by reason codes."""
         from include.parent_provisioning import cycle, wordpress
 
-        s = _settings()
+        s = load_settings()
         run_id, _, dry_run = _params()
         allowed, triggered_by = _override()
         allowed_unlink, _ = _override("allow_mass_unlink")
@@ -372,8 +298,8 @@ def moodle_parent_provisioning():
             summary = {"run_id": run_id, "dry_run": True, **collected, **linked, "sync": synced, "unlinks": unlinked}
             print(f"DRY RUN plan: {summary}")
             return summary
-        with _connections(moodle=False) as (wp, _):
-            _hold_cycle_lock(wp, run_id)
+        with connections(moodle=False) as (wp, _):
+            hold_cycle_lock(wp, run_id)
             extra = {
                 "sync": synced,
                 "passwords": passwords,
@@ -385,7 +311,7 @@ def moodle_parent_provisioning():
                 "triggered_by": triggered_by,
             }
             summary = cycle.summarise(wp, s, run_id, collected, extra)
-            wordpress.release_cycle_lock(wp, s, run_id, _deployment())
+            wordpress.release_cycle_lock(wp, s, run_id, deployment())
         print(cycle.format_summary(summary))
         return summary
 

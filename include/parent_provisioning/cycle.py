@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 
-from include.parent_provisioning import moodle_db, plan, unlink, user_sync, wordpress
+from include.parent_provisioning import adopt, moodle_db, plan, unlink, user_sync, wordpress
 from include.parent_provisioning.matching import PupilIndex
 from include.parent_provisioning.moodle_db import Site
 from include.parent_provisioning.reasons import Reason
@@ -156,12 +156,7 @@ def link(wp, mdl, s: Settings, site: dict, run_id: str, request_ids: Sequence[in
     accounts = moodle_db.find_accounts(mdl, s, st, emails)
     requests = validate(rows, auth, s, st, accounts)
 
-    matched = [r for r in requests if not any(x.code in plan.PARENT_UNUSABLE for x in r.reasons)]
-    surnames = {c.surname for r in matched for c in r.children}
-    pupils = moodle_db.find_pupils(mdl, s, st, surnames)
-    namesakes = moodle_db.find_namesakes(mdl, s, surnames, {p.id for p in pupils})
-    index = PupilIndex(pupils, s.match_by, namesakes)
-    plans = plan.plan_requests(requests, accounts, index, will_create, will_revive)
+    plans = _plans(mdl, s, st, requests, accounts, will_create, will_revive)
 
     contexts = moodle_db.ensure_user_contexts(mdl, s, st, plan.children_to_link(plans), dry_run)
     added = moodle_db.ensure_role_assignments(
@@ -265,6 +260,48 @@ def unlink_links(
     if not dry_run:
         result["unlinked"] = moodle_db.remove_links(mdl, s, st, decision.removals, run_id)
     log.info("unlinking: %s", {k: v for k, v in result.items() if k not in ("leavers", "parents_without_child")})
+    return result
+
+
+def _plans(mdl, s: Settings, st: Site, requests: list[Request], accounts, will_create=(), will_revive=()):
+    """Each request's plan (plan.py), with the pupils and namesakes its children's surnames need."""
+    matched = [r for r in requests if not any(x.code in plan.PARENT_UNUSABLE for x in r.reasons)]
+    surnames = {c.surname for r in matched for c in r.children}
+    pupils = moodle_db.find_pupils(mdl, s, st, surnames)
+    namesakes = moodle_db.find_namesakes(mdl, s, surnames, {p.id for p in pupils})
+    index = PupilIndex(pupils, s.match_by, namesakes)
+    return plan.plan_requests(requests, accounts, index, will_create, will_revive)
+
+
+def adopt_links(wp, mdl, s: Settings, site: dict, run_id: str, dry_run: bool) -> dict:
+    """For a school moving from the WordPress plugin: record into the ledger, as adopted, the
+    Parent-role assignments (a pupil's user context, or a static context) that no ledger row holds
+    and a provisioned request justifies, matched as the cycle matches; list the others for staff to
+    review. Never deletes anything. Adopted links are then removed like the ones the cycle made."""
+    st = Site.from_dict(site)
+    found = moodle_db.unrecorded_parent_links(mdl, s, st)
+    rows = wordpress.requests_with_status(wp, s, "provisioned")
+    auth = wordpress.auth_emails(wp, s)
+    accounts = moodle_db.find_accounts(mdl, s, st, {from_row(r).email for r in rows})
+    plans = _plans(mdl, s, st, validate(rows, auth, s, st, accounts), accounts)
+    links, unjustified = adopt.decide(found, plans, st.static_context_ids)
+    recorded = 0
+    if not dry_run:
+        recorded = moodle_db.record_links(mdl, s, st, links, (), run_id, origin="adopted")
+        mdl.commit()
+    result = {
+        "dry_run": dry_run,
+        "provisioned_requests": len(rows),
+        "assignments_not_in_ledger": len(found),
+        "adopted": len({(x.parent, x.context) for x in links}),
+        "ledger_rows_written": recorded,
+        "unjustified": len(unjustified),
+        "unjustified_assignments": [
+            {"ra_id": a.ra_id, "parent": a.parent, "child": a.child, "context": a.context}
+            for a in unjustified[:LISTED]
+        ],
+    }
+    log.info("adoption: %s", {k: v for k, v in result.items() if k != "unjustified_assignments"})
     return result
 
 

@@ -440,10 +440,17 @@ class LedgerRow:
 
 
 def record_links(
-    conn, s: Settings, site: Site, links: Iterable[Link], made: Iterable[tuple[int | None, int]], run_id: str
+    conn,
+    s: Settings,
+    site: Site,
+    links: Iterable[Link],
+    made: Iterable[tuple[int | None, int]],
+    run_id: str,
+    origin: str | None = None,
 ) -> int:
     """Write each link into the ledger with the role_assignments row that carries it, in the
     caller's transaction (the one that inserted the rows): a link is never without its record.
+    Its origin: 'made' when its (context, parent) is in `made`, else 'found'; or `origin` for all.
     A link already recorded for its request stays as it was. Returns the rows added."""
     links = list(links)
     if not links:
@@ -470,7 +477,7 @@ def record_links(
                 link.context,
                 site.role_id,
                 ra_id[(link.context, link.parent)],
-                "made" if (link.context, link.parent) in made else "found",
+                origin or ("made" if (link.context, link.parent) in made else "found"),
                 run_id,
                 now,
             )
@@ -483,6 +490,47 @@ def record_links(
             rows,
         )
         return max(cur.rowcount, 0)  # mysqlclient sums the rows of a split executemany
+    finally:
+        cur.close()
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A Parent-role assignment found in Moodle: in a user context (child: that user) or another."""
+
+    ra_id: int
+    parent: int
+    context: int
+    child: int | None
+
+
+def unrecorded_parent_links(conn, s: Settings, site: Site) -> list[Assignment]:
+    """The manual (component '') Parent-role assignments in user contexts and in the static
+    contexts that no open ledger row holds, and that the cycle never found already there (made
+    by hand): the ones adoption looks at."""
+    ra, ctx = s.mdl("role_assignments"), s.mdl("context")
+    where, params = "c.contextlevel = %s", [CONTEXT_USER]
+    if site.static_context_ids:
+        where = f"({where} OR c.id IN ({sql.marks(len(site.static_context_ids))}))"
+        params += list(site.static_context_ids)
+    unrecorded = ""
+    if links_table_exists(conn, s):
+        unrecorded = (
+            f" AND NOT EXISTS (SELECT 1 FROM `{s.links_table}` l WHERE l.ra_id = ra.id"
+            " AND (l.removed_at IS NULL OR l.origin = 'found'))"  # a link once found there is someone's own
+        )
+    cur = conn.cursor()
+    try:
+        return [
+            Assignment(int(rid), int(uid), int(cid), int(instance) if level == CONTEXT_USER else None)
+            for rid, uid, cid, level, instance in sql.rows(
+                cur,
+                f"SELECT ra.id, ra.userid, ra.contextid, c.contextlevel, c.instanceid FROM `{ra}` ra"
+                f" JOIN `{ctx}` c ON c.id = ra.contextid WHERE ra.roleid = %s AND ra.component = '' AND {where}"
+                f"{unrecorded} ORDER BY ra.id",
+                (site.role_id, *params),
+            )
+        ]
     finally:
         cur.close()
 

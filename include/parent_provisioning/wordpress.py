@@ -256,6 +256,16 @@ def requests_by_id(conn, s: Settings, ids: Sequence[int]) -> list[dict]:
     return found
 
 
+def requests_with_status(conn, s: Settings, status: str) -> list[dict]:
+    cur = conn.cursor()
+    try:
+        return sql.dict_rows(
+            cur, f"SELECT {REQUEST_COLUMNS} FROM `{s.requests_table}` WHERE status = %s ORDER BY id", (status,)
+        )
+    finally:
+        cur.close()
+
+
 def request_states(conn, s: Settings, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
     """{request id: (status, digest)} of the requests that still exist; the digest as
     link_children's, a provisioned request's as it had when approved (see fingerprint_sql)."""

@@ -22,6 +22,14 @@ def provisioning_dag():
     return bag.get_dag("moodle_parent_provisioning")
 
 
+@pytest.fixture(scope="session")
+def adoption_dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+    return bag.get_dag("moodle_parent_provisioning_adopt_links")
+
+
 @pytest.fixture
 def school(fresh):
     use_settings(fresh)
