@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from html import escape
 from urllib.parse import quote
 
-from include.parent_provisioning.cycle import moodle_lines
+from include.parent_provisioning.cycle import moodle_lines, unlink_lines
 from include.parent_provisioning.moodle_cli import redact
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,8 @@ def summary_email(summary: dict, url: str) -> Email:
         ("Not provisioned (kept approved)", summary["not_provisioned"]),
         ("Deferred to the next cycle", summary["deferred"]),
         ("Needing attention", len(attention)),
+        ("Links made", summary.get("links_made", 0)),
+        ("Links removed", summary.get("links_removed", 0)),
     ]
     sections = []
     failed = summary.get("failed") or {}
@@ -90,6 +92,10 @@ def summary_email(summary: dict, url: str) -> Email:
     if warnings:
         items = "".join(f"<li>{escape(redact(str(w)))}</li>" for w in warnings)
         sections.append(f"<h3>Warnings</h3><ul>{items}</ul>")
+    links = unlink_lines(summary.get("unlinks") or {})
+    if links:
+        items = "".join(f"<li>{escape(line)}</li>" for line in links)
+        sections.append(f"<h3>Links taken away, and leavers</h3><ul>{items}</ul>")
     moodle = moodle_lines(summary)
     if moodle:
         items = "".join(f"<li>{escape(redact(line))}</li>" for line in moodle)

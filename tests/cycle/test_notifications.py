@@ -107,7 +107,18 @@ def test_the_summary_email_lists_the_warnings_and_the_override_in_words():
         "needs_attention": [],
         "failed": {},
         "allow_mass_suspension": True,
+        "allow_mass_unlink": True,
         "triggered_by": "admin",
+        "links_made": 4,
+        "links_removed": 3,
+        "unlinks": {
+            "unlinked": 3,
+            "unlinked_by_reason": {"child_changed": 1, "request_bogus": 2},
+            "leaver_links": 1,
+            "leavers_unlinked": False,
+            "leavers": [{"request_id": 17, "parent": 300, "child": 41}],
+            "parents_without_child": {"300": [17]},
+        },
         "warnings": ["Moodle's user sync suspended 3 accounts; predicted 2 (amy@example.org)"],
         "sync": {
             "prediction": {
@@ -125,6 +136,14 @@ def test_the_summary_email_lists_the_warnings_and_the_override_in_words():
     html = notify.summary_email(summary, "http://a/run").html
     assert "<h3>Warnings</h3><ul><li>Moodle&#x27;s user sync suspended 3 accounts; predicted 2" in html
     assert "allow_mass_suspension=true, triggered by admin" in html
+    assert "allow_mass_unlink=true, triggered by admin" in html
+    assert "<th align='left'>Links removed</th><td>3</td>" in html
+    assert (
+        "Links removed: 3 parent-child link(s) whose requests no longer justify them (child_changed 1, request_bogus 2)"
+        in html
+    )
+    assert "Leavers: 1 link(s) to a child no longer a pupil, kept (unlink_leavers is off); requests 17" in html
+    assert "Parents with no current child: 1; their requests 17" in html
     assert "2 suspended, 0 revived, 0 refused (of 12 parent accounts, 9 auth rows" in html
     assert "{" not in html and "@example.org" not in html  # words, not a dict; no email address
 
