@@ -45,10 +45,15 @@ def _users(cfg: TestBedConfig) -> dict[str, str]:
     }
 
 
-def _airflow_env(bed: TestBed, size: int) -> dict[str, str]:
+def _airflow_env(bed: TestBed, size: int, **overrides) -> dict[str, str]:
     env = dict(os.environ)
     env.update(bed.airflow_env())
-    settings = {**demo_settings(bed), "max_requests_per_cycle": max(5000, size), "moodle_task_timeout_s": 3600}
+    settings = {
+        **demo_settings(bed),
+        "max_requests_per_cycle": max(5000, size),
+        "moodle_task_timeout_s": 3600,
+        **overrides,
+    }
     env["AIRFLOW_VAR_MOODLE_PARENT_PROVISIONING"] = json.dumps(settings)
     env["PYTHONPATH"] = str(PROJECT_ROOT)
     return env
@@ -65,30 +70,39 @@ def private_words(school: demo_data.School) -> set[str]:
     return words
 
 
-def run_dag(bed: TestBed, size: int, work: Path, school: demo_data.School | None = None) -> dict:
-    """One real DAG run in its own process; its per-task figures."""
-    spec = work / f"spec-{size}.json"
-    out = work / f"dag-{size}.json"
-    private = work / f"private-{size}.txt"
+def run_dag(
+    bed: TestBed,
+    size: int,
+    work: Path,
+    school: demo_data.School | None = None,
+    name: str = "",
+    conf: dict | None = None,
+    settings: dict | None = None,
+) -> dict:
+    """One real DAG run in its own process; its per-task figures. name: of its files (default: the size)."""
+    name = name or str(size)
+    spec = work / f"spec-{name}.json"
+    out = work / f"dag-{name}.json"
+    private = work / f"private-{name}.txt"
     private.write_text("\n".join(sorted(private_words(school))) if school else "")
     spec.write_text(
         json.dumps(
             {
                 "users": _users(bed.cfg),
                 "sshd_log": str(bed.ssh.log),
-                "conf": {"request_ids": [], "dry_run": False},
+                "conf": {"request_ids": [], "dry_run": False, **(conf or {})},
                 "out": str(out),
                 "private": str(private),
             }
         )
     )
-    log = work / f"dag-{size}.log"
+    log = work / f"dag-{name}.log"
     out.unlink(missing_ok=True)
     with log.open("w") as fh:
         try:
             proc = subprocess.run(
                 [sys.executable, "-m", "bench.dag_run", str(spec)],
-                env=_airflow_env(bed, size),
+                env=_airflow_env(bed, size, **(settings or {})),
                 cwd=PROJECT_ROOT,
                 stdout=fh,
                 stderr=subprocess.STDOUT,
@@ -163,6 +177,7 @@ def measure(bed: TestBed, size: int, work: Path, with_plugin: bool = True) -> di
     state = verify.end_state(bed.cfg, school)
     print(f"   DAG run: {dag['state']} in {dag['seconds']:.1f} s; end state {state.describe()}")
     dag_part_s = time.monotonic() - t0
+    unlinking = unlink_cycle(bed, size, work, school) if size == UNLINK_AT else None
     plugin = run_plugin(bed, size) if with_plugin else None
     if plugin:
         statements = sum(plugin["statements"].values())
@@ -175,7 +190,62 @@ def measure(bed: TestBed, size: int, work: Path, with_plugin: bool = True) -> di
         "dag": dag,
         "end_state": {"ok": state.ok, "text": state.describe(), "provisioned": state.provisioned},
         "plugin": plugin,
+        **({"unlink": unlinking} if unlinking else {}),
     }
+
+
+UNLINK_AT, UNLINKS = 10_000, 1_000  # a cycle that takes away this many links, in the school this size
+
+
+def unlink_cycle(bed: TestBed, size: int, work: Path, school: demo_data.School) -> dict:
+    """The school just provisioned, then the year's leavers: pupils suspended until their links
+    number UNLINKS, and a cycle with unlink_leavers on (and the cap lifted) takes those links away.
+    Nothing else is waiting, so the cycle is the unlinking's cost. Checked in Moodle's tables: the
+    leavers' links gone, every other link there, the ledger closed for exactly those."""
+    cfg = bed.cfg
+    links = f"`parent_provisioning_{cfg.moodle_prefix}links`"
+    per_child = verify.rows(
+        cfg.moodle_db,
+        f"SELECT child_userid, COUNT(*) FROM {links} WHERE child_userid IS NOT NULL AND removed_at IS NULL"
+        " GROUP BY child_userid HAVING SUM(origin <> 'made') = 0 ORDER BY child_userid",
+    )
+    leavers, total = [], 0
+    for child, n in per_child:
+        if total >= UNLINKS:
+            break
+        leavers.append(int(child))
+        total += int(n)
+    before = verify.parent_links(cfg)
+    conn = mariadb.admin_connect(cfg.moodle_db)
+    try:
+        with mariadb.cursor(conn) as cur:
+            cur.execute(
+                f"UPDATE `{cfg.moodle_prefix}user` SET suspended = 1 WHERE id IN ({', '.join(['%s'] * len(leavers))})",
+                leavers,
+            )
+    finally:
+        conn.close()
+    print(f"   {len(leavers):,} pupils left, holding {total:,} links: a cycle with unlink_leavers on")
+    dag = run_dag(
+        bed, size, work, school, name=f"{size}-unlink", conf={"allow_mass_unlink": True},
+        settings={"unlink_leavers": True},
+    )  # fmt: skip
+    after = verify.parent_links(cfg)
+    gone = set(
+        verify.rows(
+            cfg.moodle_db,
+            f"SELECT u.username, l.child_userid FROM {links} l JOIN `{cfg.moodle_prefix}user` u ON u.id ="
+            f" l.parent_userid WHERE l.removed_reason = 'child_left'"
+            f" AND l.child_userid IN ({', '.join(map(str, leavers))})",
+        )
+    )
+    closed = verify.rows(
+        cfg.moodle_db, f"SELECT COUNT(*) FROM {links} WHERE removed_reason = 'child_left' AND child_userid IS NOT NULL"
+    )[0][0]
+    ok = dag["state"] == "success" and after == before - gone and int(closed) == total == len(gone)
+    removed = (dag.get("report") or {}).get("links_removed")
+    print(f"   unlinking cycle: {dag['state']} in {dag['seconds']:.1f} s, {removed} links removed; end state ok={ok}")
+    return {"leavers": len(leavers), "links": total, "removed": removed, "ok": ok, "dag": dag}
 
 
 def empty_cycle(bed: TestBed, work: Path) -> dict:

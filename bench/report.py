@@ -9,7 +9,9 @@ TARGETS = {
     "parse_s": 0.25,  # airflow dags report
 }
 MOODLE_TASKS = ("sync_users", "send_passwords")
-TASK_ORDER = ("check", "collect", "sync_users", "link_children", "send_passwords", "mark", "report", "notify")
+TASK_ORDER = (
+    "check", "collect", "sync_users", "link_children", "send_passwords", "mark", "unlink_children", "report", "notify",
+)  # fmt: skip
 
 
 def project_statements(stmts: dict) -> int:
@@ -233,6 +235,9 @@ def render(results: dict) -> str:
     ]
     if runs:
         out += _per_task(results["sizes"][-1])
+    unlinking = next((r["unlink"] for r in results["sizes"] if r.get("unlink")), None)
+    if unlinking:
+        out += _unlinking(unlinking, next(r["size"] for r in results["sizes"] if r.get("unlink")))
     empty = results.get("empty")
     if empty:
         out += [
@@ -243,6 +248,31 @@ def render(results: dict) -> str:
             "",
         ]
     return "\n".join(out) + "\n"
+
+
+def _unlinking(u: dict, size: int) -> list[str]:
+    """The cycle that takes links away: statements per step, in a school this size just provisioned."""
+    dag = u["dag"]
+    tasks = dag["tasks"]
+    out = [
+        f"## A cycle that unlinks {u['links']:,} links at {size:,} requests",
+        "",
+        f"The {size:,}-request school just provisioned, then {u['leavers']:,} pupils leave (suspended), holding "
+        f"{u['links']:,} links; one cycle with `unlink_leavers` on (and `allow_mass_unlink`, past the cap) removes "
+        f"them: {u['removed'] or 0:,} removed in {dag['seconds']:.1f} s, {project_statements(dag['statements'])} "
+        f"statements in all, {dag['ssh_sessions']} SSH sessions. End state (the leavers' links gone from "
+        f"`role_assignments`, every other link there, exactly those ledger rows closed): "
+        f"{'ok' if u['ok'] else 'WRONG'}.",
+        "",
+        _row(("task", "statements", "seconds", "peak MB")),
+        _row(("---", "---:", "---:", "---:")),
+    ]
+    for name in TASK_ORDER:
+        if name in tasks:
+            t = tasks[name]
+            out.append(_row((f"`{name}`", project_statements(t["statements"]), f"{t['seconds']:.1f}",
+                             f"{t['peak_rss_mb']:.0f}")))  # fmt: skip
+    return out + [""]
 
 
 def _top_task(run: dict, figure, leave_out=()) -> str:

@@ -86,3 +86,25 @@ def test_a_name_or_email_in_xcom_misses_its_target_and_is_counted_not_shown():
     assert "| XCom: ids and counts only | no name or email; small | 1,000 bytes; 1 names or emails | **no**" in text
     assert "amy.lee" not in text
     assert "| DAG file parse (`airflow dags report`, median of 5) | < 0.25 s | not measured | **no**" in text
+
+
+def test_the_unlinking_cycle_is_reported_step_by_step_with_its_end_state():
+    run = _run(10_000, 60.0, TASKS)
+    unlink_tasks = {"check": _task(1.0), "unlink_children": {**_task(4.0, peak=300.0), "statements": {"moodle": 9}}}
+    run["unlink"] = {
+        "leavers": 640,
+        "links": 1000,
+        "removed": 1000,
+        "ok": True,
+        "dag": {"seconds": 12.5, "statements": {"wordpress": 20, "moodle": 30}, "ssh_sessions": 0,
+                "tasks": unlink_tasks},
+    }  # fmt: skip
+    machine = dict.fromkeys(
+        ("date", "cpu", "memory", "os", "python", "mariadb", "airflow", "mysql_provider", "ssh_provider"), "x"
+    )
+    text = report.render({"machine": machine, "sizes": [run], "parse": {"median": 0.1}, "total_seconds": 1.0})
+    assert "## A cycle that unlinks 1,000 links at 10,000 requests" in text
+    assert "then 640 pupils leave (suspended), holding 1,000 links" in text
+    assert "1,000 removed in 12.5 s, 50 statements in all, 0 SSH sessions" in text and ": ok." in text
+    assert "| `unlink_children` | 9 | 4.0 | 300 |" in text
+    assert text.index("| `check` | 1 |") < text.index("| `unlink_children` |")
