@@ -39,7 +39,7 @@ def test_statements_per_cycle_do_not_grow_with_the_number_of_requests(fresh, run
     # the few that depend on what exists already (a missing context, a cache flag to update).
     for db in ("wordpress", "moodle"):
         assert abs(large[db] - small[db]) <= 6, (small, large)
-    assert large["wordpress"] + large["moodle"] < 100, large
+    assert large["wordpress"] + large["moodle"] < 120, large  # nine steps, about a dozen each (connect, lock, work)
     assert small["ssh"] == large["ssh"] == 2  # the user sync and the password task, once each
 
 

@@ -242,3 +242,27 @@ def test_a_dry_run_forecasts_the_unlinking_the_real_run_then_does_and_removes_no
     assert forecast["unlinked_by_reason"] == done["unlinked_by_reason"] == {"child_changed": 1, "request_bogus": 1}
     assert forecast["unlinked"] == done["unlinked"] == 2
     assert school.links(parent) == {ava}
+
+
+def test_a_corrected_request_rejected_and_approved_again_brings_back_only_the_child_it_names_now(
+    school, fresh, run_cycle
+):
+    others_keeping_access(school)
+    rid, parent, amy = provisioned_family(school, run_cycle)
+    ava = school.pupil("Ava", "Lee", "7RB")
+    staff(fresh, "correct_child", rid, 1, "Ava", "Lee", "7RB", "ops")
+    ok(run_cycle())
+    assert school.links(parent) == {ava}
+    reject(fresh, rid)
+    ok(run_cycle())
+    assert school.links(parent) == set() and school.account("ann.lee@example.org")["suspended"] == 1
+    staff(fresh, "set_status", rid, "pending", "ops")
+    staff(fresh, "approve", rid, "ops")
+
+    dr = ok(run_cycle())
+
+    assert school.account("ann.lee@example.org")["suspended"] == 0  # revived by Moodle's sync
+    assert school.links(parent) == {ava}  # never Amy again
+    reasons = [(r["child_userid"], r["removed_reason"]) for r in rows_of(school, rid)]
+    assert reasons == [(amy, "child_changed"), (ava, "request_rejected"), (ava, None)]
+    assert report_of(dr)["links_made"] == 1
