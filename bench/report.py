@@ -308,12 +308,12 @@ def _targets(results: dict, runs: list[dict]) -> list[str]:
                 f"{f['size']:,}: {'ok' if f['ok'] else 'WRONG'}" for f in runs), all(f["ok"] for f in runs),
              "see the end state column below"),
         ]  # fmt: skip
-    parse_row = ("DAG file parse (`airflow dags report`, median of 5)", f"< {TARGETS['parse_s']} s")
+    parse_row = ("DAG files parse, all together (`airflow dags report`, median of 5)", f"< {TARGETS['parse_s']} s")
     if parse is not None:
-        why = "the DAG file's imports: see `python -X importtime`"
+        why = "the DAG files' imports: see `python -X importtime`"
         rows.append((*parse_row, f"{parse:.3f} s", parse < TARGETS["parse_s"], why))
     else:
-        rows.append((*parse_row, "not measured", False, "`airflow dags report` printed no duration for the DAG file"))
+        rows.append((*parse_row, "not measured", False, "`airflow dags report` printed no duration for the DAG files"))
     if empty:
         got = f"{empty['ssh_sessions']} SSH sessions, {empty['seconds']:.1f} s"
         got += "" if empty["state"] == "success" else f" (the run {empty['state']})"
