@@ -297,8 +297,7 @@ def adopt_links(wp, mdl, s: Settings, site: dict, run_id: str, dry_run: bool) ->
         "ledger_rows_written": recorded,
         "unjustified": len(unjustified),
         "unjustified_assignments": [
-            {"ra_id": a.ra_id, "parent": a.parent, "child": a.child, "context": a.context}
-            for a in unjustified[:LISTED]
+            {"ra_id": a.ra_id, "parent": a.parent, "child": a.child, "context": a.context} for a in unjustified[:LISTED]
         ],
     }
     log.info("adoption: %s", {k: v for k, v in result.items() if k != "unjustified_assignments"})

@@ -591,8 +591,19 @@ def _dict_rows(conn, query: str, params: Sequence = ()) -> list[dict]:
         cur.close()
 
 
+# What a request's screen and the API show of it, and nothing more: never the plugin's old password
+# column or anything a later version of the plugin adds.
+DETAIL_FIELDS = (
+    "id", "status", "request_type", "parent_title", "parent_fname", "parent_sname", "parent_email",
+    "parent_comment", "date_created", "date_approved", "date_updated", "provisioned_username", "remote_ip_addr",
+)  # fmt: skip
+CHILD_FIELDS = tuple(f"{c}_{f}" for c in ("child", "child2", "child3") for f in ("fname", "sname", "tg"))
+SHOWN_FIELDS = DETAIL_FIELDS + CHILD_FIELDS + ("staff_comment", "system_comment")
+
+
 def get_request(conn, s: Settings, request_id: int) -> dict | None:
-    rows = _dict_rows(conn, f"SELECT * FROM `{s.requests_table}` WHERE id = %s", (request_id,))
+    columns = ", ".join(f"`{c}`" for c in SHOWN_FIELDS)
+    rows = _dict_rows(conn, f"SELECT {columns} FROM `{s.requests_table}` WHERE id = %s", (request_id,))
     return rows[0] if rows else None
 
 

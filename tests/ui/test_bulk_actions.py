@@ -109,4 +109,5 @@ def test_the_requests_page_asks_for_confirmation_over_the_limit(client, school):
 
 def test_a_viewer_sees_no_bulk_form(client, school):
     login(client, "viewer")
-    assert "Change the status of several requests" not in client.get(f"{BASE}/requests").text
+    page = client.get(f"{BASE}/requests")
+    assert page.status_code == 403 and "Change the status of several requests" not in page.text

@@ -10,6 +10,7 @@ from urllib.parse import unquote_plus
 
 import pytest
 
+from include.parent_provisioning import management as m
 from include.parent_provisioning import wordpress
 from include.parent_provisioning.settings import parse
 from testbed import mariadb
@@ -44,15 +45,43 @@ def test_the_plugin_is_in_airflows_navigation(client, school):
     assert (view["name"], view["url_route"], view["href"]) == ("Parent provisioning", "parent-provisioning", f"{BASE}/")
 
 
-def test_a_viewer_reads_but_cannot_act(client, school):
+def test_a_viewer_sees_counts_and_cycles_but_no_parents_or_childrens_data_and_cannot_act(client, school):
     rid = school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")], status="pending", auth=False)
     login(client, "viewer")
-    page = client.get(f"{BASE}/requests/{rid}")
-    assert page.status_code == 200 and "ann.lee@example.org" in page.text and "Approve" not in page.text
+    overview = client.get(f"{BASE}/")
+    assert overview.status_code == 200 and ">pending</span><b>1</b>" in overview.text
+    assert f'href="{BASE}/requests' not in overview.text  # no way in to the personal data
+    for path in (f"/requests/{rid}", "/requests", "/requests?q=ann", "/auth-users", "/upload"):
+        page = client.get(f"{BASE}{path}")
+        assert page.status_code == 403, path
+        assert "shown only to users who manage requests" in html.unescape(page.text) and "ann.lee" not in page.text
+    for path in (f"/api/requests/{rid}", "/api/requests", "/api/requests?q=ann"):
+        answer = client.get(f"{BASE}{path}")
+        assert answer.status_code == 403 and "ann.lee" not in answer.text, path
+        assert "shown only to users who manage requests" in answer.json()["detail"]
     assert client.post(f"{BASE}/api/requests/{rid}/status", json={"status": "approved"}).status_code == 403
     forged = client.post(f"{BASE}/requests/{rid}/approve", data={"csrf": "x"})
     assert forged.status_code == 403
     assert school.req(rid)["status"] == "pending"
+
+
+def test_the_api_returns_what_the_page_shows_and_never_the_old_password_column(client, school):
+    rid = school.request(
+        "ann.lee@example.org", [("Amy", "Lee", "7RB")], status="pending", auth=False, provisioned_initialpass="Secr3t!"
+    )
+    login(client, "ops")
+    got = client.get(f"{BASE}/api/requests/{rid}").json()["request"]
+    assert list(got) == list(m.SHOWN_FIELDS)
+    assert "Secr3t!" not in json.dumps(got) and "provisioned_initialpass" not in got
+    assert got["parent_email"] == "ann.lee@example.org" and got["child_fname"] == "Amy"
+
+
+def test_there_is_no_api_docs_page_or_schema_to_reach_without_login(client, school):
+    for path in ("/api/docs", "/api/openapi.json", "/api/redoc"):
+        assert client.get(f"{BASE}{path}").status_code in (401, 404), path
+        login(client, "admin")
+        assert client.get(f"{BASE}{path}").status_code == 404, path
+        client.cookies.clear()
 
 
 def test_ops_approve_from_the_page_and_the_auth_row_is_listed(client, school):
@@ -192,7 +221,7 @@ def test_the_overview_shows_how_many_accounts_each_cycle_ended(client, fresh, sc
 def test_the_queue_filters_and_pages_on_the_server(client, school):
     for n in range(60):
         school.request(f"p{n}@example.org", [("Amy", f"Lee{n}", "7RB")], status="pending", auth=False)
-    login(client, "viewer")
+    login(client, "ops")
     page = client.get(f"{BASE}/requests", params={"status": "pending", "page": 2})
     assert "60 request(s), page 2 of 2" in page.text and page.text.count('<span class="badge pending">') == 10
     found = client.get(f"{BASE}/api/requests", params={"q": "p42@example"}).json()

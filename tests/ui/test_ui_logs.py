@@ -118,8 +118,8 @@ def test_staffs_actions_log_no_parent_or_child_name_or_email(client, fresh, all_
     assert client.get(f"{BASE}/api/requests/{ids[4]}").status_code == 200
     assert client.post(f"{BASE}/api/requests/{ids[5]}/status", json={"status": "bogus"}).status_code == 200
     assert client.post(f"{BASE}/api/upload", json={"csv": text}).status_code == 200
-    login(client, "viewer")
-    assert client.get(f"{BASE}/requests/{ids[1]}").status_code == 200
+    login(client, "viewer")  # refused: the refusal is logged too, and must name no one
+    assert client.get(f"{BASE}/requests/{ids[1]}").status_code == 403
 
     req = school.req(ids[1])
     assert (req["child2_fname"], req["child2_sname"], req["status"]) == ("Mary Ann", "Van Dyke", "approved")

@@ -24,14 +24,18 @@ from include.parent_provisioning import management as m
 from include.parent_provisioning.reasons import Reason
 from include.parent_provisioning.requests import DEPROVISIONED, REQUEST_TYPES, STATUSES
 from include.parent_provisioning.settings import SettingsError
-from include.parent_provisioning.ui.security import UiUser, check_csrf, csrf_token, current_user, require_actor
+from include.parent_provisioning.ui.security import (
+    UiUser,
+    check_csrf,
+    csrf_token,
+    current_user,
+    require_actor,
+    require_personal_data,
+)
 
 DAG_ID = "moodle_parent_provisioning"
 URL_PREFIX = "/parent-provisioning"
-DETAIL_FIELDS = (
-    "id", "status", "request_type", "parent_title", "parent_fname", "parent_sname", "parent_email",
-    "parent_comment", "date_created", "date_approved", "date_updated", "provisioned_username", "remote_ip_addr",
-)  # fmt: skip
+DETAIL_FIELDS = m.DETAIL_FIELDS
 
 # The status buttons of the request page, in their order: what each does in words.
 STATUS_ACTIONS = {
@@ -43,7 +47,9 @@ STATUS_ACTIONS = {
 }
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-app = FastAPI(title="Parent provisioning", docs_url="/api/docs", openapi_url="/api/openapi.json")
+# No API docs page or schema: they would answer without login, and the docs page loads scripts from a
+# public CDN into Airflow's origin. The API is described in the README.
+app = FastAPI(title="Parent provisioning", docs_url=None, redoc_url=None, openapi_url=None)
 
 
 @app.exception_handler(SettingsError)
@@ -53,6 +59,18 @@ def settings_missing(request: Request, exc: SettingsError):
         if "/api/" in request.url.path
         else HTMLResponse(f"<h1>Parent provisioning is not set up</h1><p>{html.escape(str(exc))}</p>", status_code=503)
     )
+
+
+@app.exception_handler(HTTPException)
+def refused(request: Request, exc: HTTPException):
+    """A refusal in the API's JSON; on a page, in words with the way back to the Overview."""
+    if "/api/" in request.url.path:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    body = (
+        f"<!doctype html><title>Parent provisioning</title><h1>Not shown</h1><p>{html.escape(str(exc.detail))}</p>"
+        f'<p><a href="{URL_PREFIX}/">Back to the Overview</a></p>'
+    )
+    return HTMLResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
 def load_settings():
@@ -190,7 +208,7 @@ def requests_page(
     sort: str = "date_created",
     dir: str = "desc",
     page: int = 1,
-    user: UiUser = Depends(current_user),
+    user: UiUser = Depends(require_personal_data),
 ):  # noqa: A002
     rows, total = _query_requests(status, type, q, sort, dir, page, 50)
     f = {"status": status, "type": type, "q": q, "sort": sort, "dir": dir, "page": page}
@@ -218,7 +236,7 @@ def requests_page(
 
 
 @app.get("/requests/{request_id}", response_class=HTMLResponse)
-def request_page(request: Request, request_id: int, user: UiUser = Depends(current_user)):
+def request_page(request: Request, request_id: int, user: UiUser = Depends(require_personal_data)):
     r, outcomes = _request_with_cycles(request_id)
     for o in outcomes:
         o["url"] = run_url(o["run_id"])
@@ -244,7 +262,7 @@ def request_page(request: Request, request_id: int, user: UiUser = Depends(curre
 
 
 @app.get("/auth-users", response_class=HTMLResponse)
-def auth_users_page(request: Request, page: int = 1, user: UiUser = Depends(current_user)):
+def auth_users_page(request: Request, page: int = 1, user: UiUser = Depends(require_personal_data)):
     s = load_settings()
     with wordpress() as conn:
         rows, total = m.list_auth_rows(conn, s, page, 100)
@@ -261,7 +279,7 @@ def auth_users_page(request: Request, page: int = 1, user: UiUser = Depends(curr
 
 
 @app.get("/upload", response_class=HTMLResponse)
-def upload_page(request: Request, user: UiUser = Depends(current_user)):
+def upload_page(request: Request, user: UiUser = Depends(require_personal_data)):
     return _render(request, "upload.html", user, "upload", rows=None, columns=m.CSV_COLUMNS)
 
 
@@ -421,14 +439,14 @@ def api_list(
     dir: str = "desc",  # noqa: A002
     page: int = 1,
     per_page: int = 50,
-    user: UiUser = Depends(current_user),
+    user: UiUser = Depends(require_personal_data),
 ):
     rows, total = _query_requests(status, type, q, sort, dir, page, per_page)
     return {"total": total, "page": page, "requests": jsonable(rows)}
 
 
 @app.get("/api/requests/{request_id}")
-def api_get(request_id: int, user: UiUser = Depends(current_user)):
+def api_get(request_id: int, user: UiUser = Depends(require_personal_data)):
     r, outcomes = _request_with_cycles(request_id)
     return {"request": jsonable(r), "cycles": jsonable(outcomes)}
 

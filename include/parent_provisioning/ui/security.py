@@ -1,6 +1,7 @@
 """Who may use the screens. Airflow does not protect plugin apps: every route depends on
-`current_user` (the logged-in Airflow user, from Airflow's own token check) and every
-state change on `require_actor` (op or admin rights) and, for forms, `check_csrf`."""
+`current_user` (the logged-in Airflow user, from Airflow's own token check); every page or
+answer with personal data on `require_personal_data`, every state change on `require_actor`
+(both: op or admin rights) and, for forms, `check_csrf`. Other users see the Overview only."""
 
 from __future__ import annotations
 
@@ -38,6 +39,20 @@ def _airflow_user():
 
 def current_user(user=Depends(_airflow_user())) -> UiUser:  # noqa: B008
     return UiUser(name=str(user.get_name()), can_act=_can_act(user))
+
+
+PERSONAL_DATA = (
+    "parents' and children's names and emails are shown only to users who manage requests (op or admin in "
+    "Airflow, or a role allowed to edit connections): ask an admin, or use the Overview's counts and cycles"
+)
+
+
+def require_personal_data(user: UiUser = Depends(current_user)) -> UiUser:
+    """Pages and API answers with parents' or children's data: the users who manage requests only,
+    as the WordPress plugin required its own capability even to view them."""
+    if not user.can_act:
+        raise HTTPException(403, f"{user.name}: {PERSONAL_DATA}")
+    return user
 
 
 def require_actor(user: UiUser = Depends(current_user)) -> UiUser:
