@@ -39,6 +39,12 @@ SECTIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "Each setting below was given to a real run; `check` failed before anything was written, with this message.",
         ("case", "setting", "message"),
     ),
+    "bad_ui_input": (
+        "Bad input: the screens and the API",
+        "Each input below was sent, logged in as ops, to Airflow's real api-server app with the plugin in it; it "
+        "was answered with a page or JSON saying what is wrong (never a server error), and nothing was written.",
+        ("case", "sent", "answer"),
+    ),
 }
 
 _records: dict[str, dict[str, tuple[str, ...]]] = {name: {} for name in SECTIONS}

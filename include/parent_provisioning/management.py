@@ -560,7 +560,7 @@ def list_requests(
             params += [like, like, like]
     if sort not in SORTABLE:
         raise ActionRefused(f"cannot sort by {sort!r}")
-    page, per_page = max(1, int(page)), min(max(1, int(per_page)), 500)
+    page, per_page = _paging(page, per_page, 500)
     clause = " AND ".join(where)
     cur = conn.cursor()
     try:
@@ -638,8 +638,17 @@ def needing_attention(conn, s: Settings, limit: int = 200) -> list[dict]:
     )
 
 
+MAX_PAGE = 100_000  # 50 million rows at the largest page size: past any school's table
+
+
+def _paging(page: int, per_page: int, most: int) -> tuple[int, int]:
+    """A page number and size the database can take: a huge page number is the last page there
+    could be, not an OFFSET out of range (a server error)."""
+    return min(max(1, int(page)), MAX_PAGE), min(max(1, int(per_page)), most)
+
+
 def list_auth_rows(conn, s: Settings, page: int = 1, per_page: int = 100) -> tuple[list[dict], int]:
-    page, per_page = max(1, int(page)), min(max(1, int(per_page)), 500)
+    page, per_page = _paging(page, per_page, 500)
     total = _dict_rows(conn, f"SELECT COUNT(*) AS n FROM `{s.auth_table}`")[0]["n"]
     rows = _dict_rows(
         conn,

@@ -311,3 +311,28 @@ def test_each_request_shows_its_links_as_the_ledger_has_them_and_the_overview_th
     response = client.post(f"{BASE}/requests/status", data={**form, "confirm": "yes"}, follow_redirects=False)
     assert response.status_code == 303 and "1 request(s) set to rejected" in unquote_plus(response.headers["location"])
     assert school.req(khan)["status"] == "rejected"
+
+
+BAD_UI_INPUT = {
+    # case: (path, the status wanted, a phrase of the answer)
+    "a page number past any BIGINT": ("/requests?page=99999999999999999999999", 200, "request(s)"),
+    "a negative page number": ("/requests?page=-5", 200, "request(s)"),
+    "a page number that is not a number": ("/requests?page=two", 422, "page"),
+    "an unknown sort column": ("/requests?sort=password", 400, "cannot sort by"),
+    "an unknown status filter": ("/requests?status=deleted", 400, "unknown status"),
+    "a huge page of the auth rows": ("/auth-users?page=99999999999999999999999", 200, "Authorised"),
+    "a huge page in the API": ("/api/requests?page=99999999999999999999999&per_page=100000", 200, '"requests":[]'),
+    "a request id past any BIGINT": ("/requests/99999999999999999999999", 404, "does not exist"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_UI_INPUT))
+def test_bad_input_to_the_screens_is_answered_with_a_message_never_a_server_error(client, school, case):
+    from tests.reliability import record
+
+    path, status, phrase = BAD_UI_INPUT[case]
+    school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")], status="pending")
+    login(client, "ops")
+    answer = client.get(f"{BASE}{path}")
+    assert answer.status_code == status and phrase in html.unescape(answer.text), (answer.status_code, answer.text)
+    record("bad_ui_input", case, f"GET {BASE}{path}", f"{answer.status_code}: {phrase}")
