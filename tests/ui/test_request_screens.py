@@ -336,3 +336,27 @@ def test_bad_input_to_the_screens_is_answered_with_a_message_never_a_server_erro
     answer = client.get(f"{BASE}{path}")
     assert answer.status_code == status and phrase in html.unescape(answer.text), (answer.status_code, answer.text)
     record("bad_ui_input", case, f"GET {BASE}{path}", f"{answer.status_code}: {phrase}")
+
+
+def test_provision_now_starts_the_run_in_process_as_the_user_whatever_host_the_request_names(client, fresh, run_cycle):
+    from urllib.parse import parse_qs, urlparse
+
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    use_settings(fresh)
+    school = School(fresh)
+    assert run_cycle(conf={"dry_run": True})[0].state == "success"  # the DAG as Airflow's database knows it
+    rid = school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")])
+    login(client, "ops")
+    form = {"csrf": csrf_of(client.get(f"{BASE}/").text), "request_ids": str(rid)}
+    # A Host header chosen by the client (or a proxy) must not decide where the user's token goes.
+    response = client.post(f"{BASE}/cycle", data=form, headers={"host": "attacker.example:9"}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    [run_id] = parse_qs(urlparse(response.headers["location"]).query)["run"]
+    with create_session() as session:
+        run = session.query(DagRun).filter(DagRun.dag_id == "moodle_parent_provisioning", DagRun.run_id == run_id).one()
+        assert (run.conf, run.triggering_user_name) == ({"request_ids": [rid], "dry_run": False}, "ops")
+        session.delete(run)  # nothing here runs it: leave no queued run for other tests
+    login(client, "viewer")
+    assert client.post(f"{BASE}/cycle", data=form).status_code == 403

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Depends, Form, HTTPException, Request
 
@@ -19,6 +19,7 @@ TOKEN_COOKIE = "_token"  # noqa: S105 - the name of Airflow's session cookie, no
 class UiUser:
     name: str
     can_act: bool
+    airflow_user: object = field(default=None, compare=False, repr=False)  # Airflow's own, for its checks
 
 
 def _can_act(user) -> bool:
@@ -38,7 +39,7 @@ def _airflow_user():
 
 
 def current_user(user=Depends(_airflow_user())) -> UiUser:  # noqa: B008
-    return UiUser(name=str(user.get_name()), can_act=_can_act(user))
+    return UiUser(name=str(user.get_name()), can_act=_can_act(user), airflow_user=user)
 
 
 PERSONAL_DATA = (
