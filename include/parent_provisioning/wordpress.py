@@ -138,18 +138,22 @@ def claim_cycle_lock(conn, s: Settings, run_id: str, deployment: str, holder: st
     this one. A run whose task failed gives it back (the DAG's failure callback); one whose
     process died keeps it until the lease ends; a re-run of the same run ("Clear": the same run id
     in the same deployment) takes it back at once. Two deployments on one schedule give their runs
-    the same run id, so the deployment is part of who holds the lock. The database's clock decides."""
+    the same run id, so the deployment is part of who holds the lock. The database's clock decides, in
+    UTC: the session's time zone (and daylight saving) never moves a lease. The deployment name is
+    stored and compared at the column's 64 characters."""
+    deployment = deployment[:64]
     cur = conn.cursor()
     try:
         for attempt in (1, 2):
             # One conditional UPDATE takes or renews it; `claims` makes every claim change the row,
             # so the affected-row count says whether this run holds the lock.
             cur.execute(
-                f"UPDATE `{s.lock_table}` SET acquired_at = IF(run_id = %s AND deployment = %s, acquired_at, NOW()),"
-                " run_id = %s, deployment = %s, holder = %s, expires_at = NOW() + INTERVAL %s SECOND,"
-                " claims = claims + 1 WHERE name = 'cycle'"
-                " AND (run_id = '' OR (run_id = %s AND deployment = %s) OR expires_at IS NULL OR expires_at < NOW())",
-                (run_id, deployment, run_id, deployment[:64], holder[:255], lease_s, run_id, deployment),
+                f"UPDATE `{s.lock_table}` SET acquired_at = IF(run_id = %s AND deployment = %s, acquired_at,"
+                " UTC_TIMESTAMP()), run_id = %s, deployment = %s, holder = %s,"
+                " expires_at = UTC_TIMESTAMP() + INTERVAL %s SECOND, claims = claims + 1 WHERE name = 'cycle'"
+                " AND (run_id = '' OR (run_id = %s AND deployment = %s) OR expires_at IS NULL"
+                " OR expires_at < UTC_TIMESTAMP())",
+                (run_id, deployment, run_id, deployment, holder[:255], lease_s, run_id, deployment),
             )
             if cur.rowcount == 1:
                 conn.commit()
@@ -176,6 +180,7 @@ def claim_cycle_lock(conn, s: Settings, run_id: str, deployment: str, holder: st
 
 
 def release_cycle_lock(conn, s: Settings, run_id: str, deployment: str) -> None:
+    deployment = deployment[:64]
     cur = conn.cursor()
     try:
         cur.execute(

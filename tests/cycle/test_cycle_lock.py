@@ -30,7 +30,8 @@ def _hold_lock_elsewhere(school, run_id="scheduled__elsewhere", expires_in_s=360
         with mariadb.cursor(conn) as cur:
             cur.execute(
                 f"INSERT INTO `{school.cfg.wp_prefix}parent_provisioning_lock` (name, run_id, holder, acquired_at,"
-                " expires_at) VALUES ('cycle', %s, 'airflow-2.school.test', NOW(), NOW() + INTERVAL %s SECOND)"
+                " expires_at) VALUES ('cycle', %s, 'airflow-2.school.test', UTC_TIMESTAMP(),"
+                " UTC_TIMESTAMP() + INTERVAL %s SECOND)"
                 " ON DUPLICATE KEY UPDATE run_id = VALUES(run_id), holder = VALUES(holder),"
                 " acquired_at = VALUES(acquired_at), expires_at = VALUES(expires_at)",
                 (run_id, expires_in_s),
@@ -148,3 +149,48 @@ def test_two_cycles_starting_at_once_run_one_after_the_other(school, fresh, run_
             "its check fails on the cycle lock ('run ... of this Airflow'); nothing written",
             "the manual run, re-run after the nightly: success, no duplicate link",
         )
+
+
+def _lock_conn(fresh, time_zone: str):
+    """A WordPress connection whose session runs in another time zone (as a second Airflow's may)."""
+    from include.parent_provisioning import wordpress
+    from include.parent_provisioning.settings import parse
+    from testbed import mariadb
+    from tests.cycle.school import settings_for
+
+    conn = mariadb.connect(fresh.cfg, fresh.cfg.wp_user, fresh.cfg.wp_db)
+    with mariadb.cursor(conn) as cur:
+        cur.execute("SET time_zone = %s", (time_zone,))
+    s = parse(settings_for(fresh))
+    wordpress.create_own_tables(conn, s)
+    return conn, s
+
+
+def test_a_lease_is_the_same_length_whatever_the_session_time_zone(fresh):
+    from include.parent_provisioning import wordpress
+
+    west, s = _lock_conn(fresh, "-10:00")
+    east, _ = _lock_conn(fresh, "+10:00")
+    try:
+        wordpress.claim_cycle_lock(west, s, "manual__west", "deployment-west", "host-w", lease_s=600)
+        with pytest.raises(wordpress.CycleBusy):  # 20 hours of clock difference never expire a 10-minute lease
+            wordpress.claim_cycle_lock(east, s, "manual__east", "deployment-east", "host-e", lease_s=600)
+        wordpress.release_cycle_lock(west, s, "manual__west", "deployment-west")
+        wordpress.claim_cycle_lock(east, s, "manual__east", "deployment-east", "host-e", lease_s=600)
+    finally:
+        west.close()
+        east.close()
+
+
+def test_a_deployment_name_longer_than_its_column_still_renews_and_releases_its_own_lock(fresh):
+    from include.parent_provisioning import wordpress
+
+    conn, s = _lock_conn(fresh, "+00:00")
+    long_name = "d" * 80
+    try:
+        wordpress.claim_cycle_lock(conn, s, "manual__x", long_name, "host")
+        wordpress.claim_cycle_lock(conn, s, "manual__x", long_name, "host")  # the renewal of its own lock
+        wordpress.release_cycle_lock(conn, s, "manual__x", long_name)
+        wordpress.claim_cycle_lock(conn, s, "manual__other", "another", "host")  # released: free for others
+    finally:
+        conn.close()
