@@ -62,9 +62,34 @@ def check_site(conn, s: Settings) -> Site:
         raise
 
 
+COLLATION = "utf8mb4_unicode_ci"  # Moodle's default on MariaDB, and how matching and the sync's prediction compare
+COMPARED_COLUMNS = ("username", "firstname", "lastname", "department", "email", "auth")
+
+
+def _check_collation(cur, s: Settings) -> None:
+    """The matching's database pre-filter and the user sync's prediction compare names and usernames
+    as utf8mb4_unicode_ci does (case and accents ignored, trailing spaces too): another collation
+    would make both wrong without a word, so the cycle stops and says what to change."""
+    other = sql.rows(
+        cur,
+        "SELECT column_name, collation_name FROM information_schema.columns WHERE table_schema = DATABASE()"
+        f" AND table_name = %s AND column_name IN ({sql.marks(len(COMPARED_COLUMNS))})"
+        " AND collation_name <> %s ORDER BY column_name",
+        (s.mdl("user"), *COMPARED_COLUMNS, COLLATION),
+    )
+    if other:
+        columns = ", ".join(f"{c} ({coll})" for c, coll in other)
+        raise SiteError(
+            f"Moodle's {s.mdl('user')} table compares {columns}, not as {COLLATION}: the cycle's matching and its "
+            f"prediction of Moodle's user sync rely on {COLLATION}. Convert Moodle's database with Moodle's own "
+            f"`php admin/cli/mysql_collation.php --collation={COLLATION}` (in maintenance mode, after a backup)"
+        )
+
+
 def _check_site(conn, s: Settings) -> Site:
     cur = conn.cursor()
     try:
+        _check_collation(cur, s)
         cfg = dict(
             sql.rows(
                 cur,

@@ -57,3 +57,30 @@ def test_a_bad_setting_stops_the_run_in_check_and_nothing_is_written(
     assert case.says in message
     assert snapshot(fresh) == before
     record("bad_settings", case.name, _shown(case.setting), _as_anywhere(message, fresh.cfg))
+
+
+def test_moodles_user_table_in_another_collation_stops_the_run_in_check_with_what_to_change(
+    school, fresh, run_cycle, capfd
+):
+    school.pupil("Di", "Fox", "7RB")
+    school.request("di.fox@example.org", [("Di", "Fox", "7RB")])
+    school._moodle(
+        "ALTER TABLE {user} MODIFY `lastname` VARCHAR(100) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        " NOT NULL DEFAULT ''"
+    )
+    before = snapshot(fresh)
+    capfd.readouterr()
+
+    dr, states = run_cycle(retries=1)
+
+    assert (states["check"], states["collect"]) == ("failed", "upstream_failed"), states
+    message = re.findall(r"AirflowFailException: (.*)", capfd.readouterr().out)[-1].strip()
+    assert "compares lastname (utf8mb4_bin), not as utf8mb4_unicode_ci" in message
+    assert "admin/cli/mysql_collation.php --collation=utf8mb4_unicode_ci" in message
+    assert snapshot(fresh) == before
+    record(
+        "bad_settings",
+        "Moodle's user table in another collation",
+        "(Moodle) mdl_user.lastname COLLATE utf8mb4_bin",
+        _as_anywhere(message, fresh.cfg),
+    )
