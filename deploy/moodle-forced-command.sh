@@ -5,6 +5,10 @@
 #
 #   restrict,command="/usr/local/bin/moodle-forced-command.sh /var/www/moodle /usr/bin/php www-data" ssh-ed25519 AAAA... parent-provisioning
 #
+# The task runs for at most 7200 seconds (the DAG's own limit), then it is stopped (SIGTERM, and SIGKILL
+# 30 s later), even if the SSH session is gone: a hung or abandoned task never holds Moodle's lock for
+# long. Give another bound as the first argument: --max-seconds=N (the moodle_task_timeout_s setting).
+#
 # sshd then runs this script whatever the client asks for, with the request in $SSH_ORIGINAL_COMMAND. The
 # request must be exactly one of the commands the project sends for these values (see
 # include/parent_provisioning/moodle_cli.py); it is compared, never run. This script runs the task itself.
@@ -17,7 +21,13 @@ refuse() {
   exit 126
 }
 
-[ $# -ge 2 ] && [ $# -le 3 ] || refuse "usage: moodle-forced-command.sh MOODLE_DIR PHP [SUDO_USER]"
+max=7200
+if [[ ${1:-} == --max-seconds=* ]]; then
+  max=${1#--max-seconds=}
+  shift
+fi
+[[ $max =~ ^[1-9][0-9]{0,5}$ ]] || refuse "--max-seconds must be a whole number of seconds"
+[ $# -ge 2 ] && [ $# -le 3 ] || refuse "usage: moodle-forced-command.sh [--max-seconds=N] MOODLE_DIR PHP [SUDO_USER]"
 path='^/[A-Za-z0-9._/-]*$'
 [[ $1 =~ $path && $2 =~ $path ]] || refuse "MOODLE_DIR and PHP must be absolute paths"
 dir=${1%/} php=$2 user=${3:-}
@@ -33,9 +43,9 @@ for task in '\auth_db\task\sync_users' '\core\task\send_new_user_passwords_task'
   if [ "$asked" = "$expected" ]; then
     if [ -f "$public" ]; then script=$public; else script=$classic; fi
     if [ -n "$user" ]; then
-      exec sudo -n -u "$user" "$php" "$script" --execute="$task"
+      exec timeout --kill-after=30 "$max" sudo -n -u "$user" "$php" "$script" --execute="$task"
     fi
-    exec "$php" "$script" --execute="$task"
+    exec timeout --kill-after=30 "$max" "$php" "$script" --execute="$task"
   fi
 done
 refuse "${asked:0:200}"

@@ -96,3 +96,17 @@ def test_anything_else_is_refused_and_nothing_runs(server, asked):
 def test_a_wrong_installation_line_refuses_everything(server, args):
     result = forced(server, sent(server, moodle_cli.SYNC_USERS), *args)
     assert result.returncode == 126 and result.stdout == ""
+
+
+def test_a_task_is_stopped_on_the_server_after_its_time_even_with_nobody_waiting(server):
+    import time
+
+    slow = server / "bin" / "php"
+    slow.write_text('#!/bin/sh\nsleep 20\necho "finished"\n')
+    started = time.monotonic()
+    result = forced(server, sent(server, moodle_cli.SYNC_USERS), "--max-seconds=1", str(server / "moodle"), str(slow))
+    assert result.returncode == 124 and "finished" not in result.stdout  # timeout's own status: stopped
+    assert time.monotonic() - started < 10
+    for bad in ("--max-seconds=0", "--max-seconds=1;id", "--max-seconds="):
+        refused = forced(server, sent(server, moodle_cli.SYNC_USERS), bad, str(server / "moodle"), str(slow))
+        assert refused.returncode == 126 and refused.stdout == "", bad

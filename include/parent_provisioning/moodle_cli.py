@@ -130,6 +130,14 @@ def run_task(hook, s: Settings, task: str) -> TaskRun:
             channel.set_combine_stderr(True)
             channel.exec_command(command(s, task))
             while True:
+                # On every turn, also while output keeps coming: a task flooding its output is stopped too.
+                if time.monotonic() > deadline:
+                    raise MoodleTaskError(
+                        f"Moodle task {task} ran longer than moodle_task_timeout_s={s.moodle_task_timeout_s}s; it may "
+                        "still be running on the Moodle server (until the forced command's --max-seconds) and hold "
+                        "its lock",
+                        retryable=True,
+                    )
                 if channel.recv_ready():
                     out.extend(channel.recv(65536))
                     continue
@@ -137,12 +145,6 @@ def run_task(hook, s: Settings, task: str) -> TaskRun:
                     while channel.recv_ready():
                         out.extend(channel.recv(65536))
                     break
-                if time.monotonic() > deadline:
-                    raise MoodleTaskError(
-                        f"Moodle task {task} ran longer than moodle_task_timeout_s={s.moodle_task_timeout_s}s; it may "
-                        "still be running on the Moodle server and hold its lock",
-                        retryable=True,
-                    )
                 time.sleep(0.05)
             status = channel.recv_exit_status()
         finally:
