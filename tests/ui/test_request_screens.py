@@ -224,8 +224,16 @@ def test_the_queue_filters_and_pages_on_the_server(client, school):
     login(client, "ops")
     page = client.get(f"{BASE}/requests", params={"status": "pending", "page": 2})
     assert "60 request(s), page 2 of 2" in page.text and page.text.count('<span class="badge pending">') == 10
-    found = client.get(f"{BASE}/api/requests", params={"q": "p42@example"}).json()
+    found = client.post(f"{BASE}/api/requests/search", json={"q": "p42@example"}).json()
     assert found["total"] == 1 and found["requests"][0]["parent_email"] == "p42@example.org"
+    in_url = client.get(f"{BASE}/api/requests", params={"q": "p42@example"})
+    assert in_url.status_code == 400 and "would be written to Airflow's access log" in in_url.json()["detail"]
+    assert client.get(f"{BASE}/requests", params={"q": "p42"}).status_code == 400
+    form = {"csrf": csrf_of(page.text), "q": "Amy Lee", "status": "pending", "type": "", "sort": "id", "dir": "asc"}
+    searched = client.post(f"{BASE}/requests/search", data=form)  # 60 match: two pages, the pager posts again
+    assert "60 request(s), page 1 of 2" in searched.text and 'name="q" value="Amy Lee"' in searched.text
+    second = client.post(f"{BASE}/requests/search", data={**form, "page": 2})
+    assert "60 request(s), page 2 of 2" in second.text and "p59@example.org" in second.text
     assert client.get(f"{BASE}/api/requests", params={"sort": "1; DROP TABLE x"}).status_code == 400
 
 

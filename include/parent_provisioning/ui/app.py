@@ -199,25 +199,55 @@ def overview(request: Request, user: UiUser = Depends(current_user)):
     )
 
 
+SEARCH_IN_URL = (
+    "search with the page's search form (or POST /api/requests/search): a search term in a URL would be "
+    "written to Airflow's access log, and search terms are parents' and children's names and emails"
+)
+
+
 @app.get("/requests", response_class=HTMLResponse)
 def requests_page(
     request: Request,
     status: str = "",
     type: str = "",
-    q: str = "",
     sort: str = "date_created",
     dir: str = "desc",
     page: int = 1,
     user: UiUser = Depends(require_personal_data),
 ):  # noqa: A002
+    if "q" in request.query_params:
+        raise HTTPException(400, SEARCH_IN_URL)
+    return _requests_view(request, user, status, type, "", sort, dir, page)
+
+
+@app.post("/requests/search", response_class=HTMLResponse, dependencies=[Depends(check_csrf)])
+def requests_search(
+    request: Request,
+    status: str = Form(""),
+    type: str = Form(""),
+    q: str = Form(""),
+    sort: str = Form("date_created"),
+    dir: str = Form("desc"),
+    page: int = Form(1),
+    user: UiUser = Depends(require_personal_data),
+):  # noqa: A002
+    """The queue searched: the term travels in the form's body, never in a URL."""
+    return _requests_view(request, user, status, type, q, sort, dir, page)
+
+
+def _requests_view(request: Request, user: UiUser, status, type, q, sort, dir, page) -> HTMLResponse:  # noqa: A002
     rows, total = _query_requests(status, type, q, sort, dir, page, 50)
     f = {"status": status, "type": type, "q": q, "sort": sort, "dir": dir, "page": page}
 
-    def page_url(n: int) -> str:
-        return f"{URL_PREFIX}/requests?{urlencode({**f, 'page': n})}"
+    def page_url(n: int) -> str:  # without a search term only: with one, the pager posts the form again
+        return f"{URL_PREFIX}/requests?{urlencode({**{k: v for k, v in f.items() if k != 'q'}, 'page': n})}"
 
-    q = request.query_params
-    bulk = {"ids": q.get("bulk_ids", ""), "status": q.get("bulk_status", ""), "confirm": q.get("confirm") == "1"}
+    params = request.query_params
+    bulk = {
+        "ids": params.get("bulk_ids", ""),
+        "status": params.get("bulk_status", ""),
+        "confirm": params.get("confirm") == "1",
+    }
     return _render(
         request,
         "requests.html",
@@ -432,17 +462,36 @@ def _api_refusal(exc: m.ActionRefused) -> JSONResponse:
 
 @app.get("/api/requests")
 def api_list(
+    request: Request,
     status: str = "",
     type: str = "",
-    q: str = "",
     sort: str = "date_created",
     dir: str = "desc",  # noqa: A002
     page: int = 1,
     per_page: int = 50,
     user: UiUser = Depends(require_personal_data),
 ):
-    rows, total = _query_requests(status, type, q, sort, dir, page, per_page)
+    if "q" in request.query_params:
+        raise HTTPException(400, SEARCH_IN_URL)
+    rows, total = _query_requests(status, type, "", sort, dir, page, per_page)
     return {"total": total, "page": page, "requests": jsonable(rows)}
+
+
+class Search(BaseModel):
+    q: str = ""
+    status: str = ""
+    type: str = ""
+    sort: str = "date_created"
+    dir: str = "desc"
+    page: int = 1
+    per_page: int = 50
+
+
+@app.post("/api/requests/search")
+def api_search(body: Search, user: UiUser = Depends(require_personal_data)):
+    """GET /api/requests with a search term, the term in the body: never in a URL, so never logged."""
+    rows, total = _query_requests(body.status, body.type, body.q, body.sort, body.dir, body.page, body.per_page)
+    return {"total": total, "page": body.page, "requests": jsonable(rows)}
 
 
 @app.get("/api/requests/{request_id}")
