@@ -56,6 +56,9 @@ def _airflow_env(bed: TestBed, size: int, **overrides) -> dict[str, str]:
     }
     env["AIRFLOW_VAR_MOODLE_PARENT_PROVISIONING"] = json.dumps(settings)
     env["PYTHONPATH"] = str(PROJECT_ROOT)
+    # dag.test() triggers as "dag_test"; the unlinking cycle's allow_mass_unlink is honoured only for a
+    # user who manages requests: this one, here.
+    env["PARENT_PROVISIONING_OVERRIDE_USERS"] = "dag_test"
     return env
 
 

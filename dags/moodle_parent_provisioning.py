@@ -49,6 +49,7 @@ from include.parent_provisioning.airflow_adapter import (
     deployment,
     hold_cycle_lock,
     load_settings,
+    may_override,
     release_cycle_lock,
 )
 from include.parent_provisioning.notify import deadline_missed, task_failed
@@ -77,12 +78,23 @@ def _params() -> tuple[str, list[int], bool]:
     return context["run_id"], sorted({int(i) for i in params.get("request_ids") or []}), bool(params.get("dry_run"))
 
 
-def _override(param: str = "allow_mass_suspension") -> tuple[bool, str]:
+def _override(param: str = "allow_mass_suspension", acting: bool = False) -> tuple[bool, str]:
     """Whether this run allows what the limits refuse (the param: allow_mass_suspension or
-    allow_mass_unlink), and who triggered it."""
+    allow_mass_unlink), and who triggered it. acting: the task is about to use it, so the user who
+    triggered the run must be one who manages requests, or the task fails saying who may."""
+    from airflow.sdk.exceptions import AirflowFailException
+
     context = get_current_context()
     triggered_by = getattr(context["dag_run"], "triggering_user_name", None) or ""
-    return bool(context["params"].get(param)), triggered_by
+    allowed = bool(context["params"].get(param))
+    if allowed and acting:
+        may, who = may_override(triggered_by)
+        if not may:
+            raise AirflowFailException(
+                f"{param} was set by {triggered_by or 'an unknown user'}, who does not manage requests: it is "
+                f"honoured only for {who}. Ask one of them to trigger the run; nothing was changed"
+            )
+    return allowed, triggered_by
 
 
 def _run_moodle_task(moodle_task: str, hold_lock: bool = True) -> dict:
@@ -206,7 +218,7 @@ def moodle_parent_provisioning():
 
         s = load_settings()
         run_id, _, dry_run = _params()
-        allowed, triggered_by = _override()
+        allowed, triggered_by = _override(acting=not dry_run)
         with connections() as (wp, mdl):
             if not dry_run:
                 hold_cycle_lock(wp, run_id)
@@ -275,7 +287,7 @@ def moodle_parent_provisioning():
 
         s = load_settings()
         run_id, _, dry_run = _params()
-        allowed, _ = _override("allow_mass_unlink")
+        allowed, _ = _override("allow_mass_unlink", acting=not dry_run)
         with connections() as (wp, mdl):
             if not dry_run:
                 hold_cycle_lock(wp, run_id)

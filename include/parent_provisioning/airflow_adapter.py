@@ -85,3 +85,33 @@ def release_cycle_lock(context) -> None:
             wordpress.release_cycle_lock(wp, load_settings(), context["run_id"], deployment())
     except Exception:  # a callback must not fail the failure; the lease ends it anyway
         logging.getLogger(__name__).warning("could not release the cycle lock; it expires with its lease")
+
+
+ACTING_ROLES = ("op", "admin")  # the simple auth manager's roles that manage requests (as the UI's)
+OVERRIDE_USERS_ENV = "PARENT_PROVISIONING_OVERRIDE_USERS"
+
+
+def may_override(username: str) -> tuple[bool, str]:
+    """Whether the Airflow user who triggered a run may lift a guard (allow_mass_suspension,
+    allow_mass_unlink): only someone who manages requests, not anyone who may trigger the DAG. The
+    environment variable PARENT_PROVISIONING_OVERRIDE_USERS (comma-separated Airflow usernames), when
+    set, is the list; otherwise, under the simple auth manager, the users whose role is op or admin.
+    Returns (allowed, who may), the second for the refusal's message."""
+    import os
+
+    from airflow.configuration import conf
+
+    listed = [u.strip() for u in os.environ.get(OVERRIDE_USERS_ENV, "").split(",") if u.strip()]
+    if listed:
+        return username in listed, f"the users in {OVERRIDE_USERS_ENV} ({', '.join(listed)})"
+    manager = conf.get("core", "auth_manager", fallback="")
+    if manager.endswith("SimpleAuthManager") or not manager:
+        if conf.getboolean("core", "simple_auth_manager_all_admins", fallback=False):
+            return bool(username), "every user (simple_auth_manager_all_admins is on)"
+        roles = dict(
+            (parts[0], parts[1].lower())
+            for parts in (u.split(":") for u in conf.getlist("core", "simple_auth_manager_users"))
+            if len(parts) >= 2
+        )
+        return roles.get(username) in ACTING_ROLES, "users with the op or admin role"
+    return False, f"the users listed in the environment variable {OVERRIDE_USERS_ENV} (none are)"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from testbed import demo_data, mariadb
 from tests.testbed.helpers import add_auth_row
 
@@ -116,7 +118,15 @@ def test_a_normal_night_suspends_exactly_the_deprovisioned_parents(school, run_c
     assert cycle_record(school, dr.run_id)["summary"]["sync"]["prediction"]["suspended"] == 2
 
 
-def test_allow_mass_suspension_lets_one_run_through_and_the_record_names_who_triggered_it(school, run_cycle):
+# dag.test() triggers its runs as the Airflow user "dag_test": here, one who manages requests (an op).
+AN_OP_TRIGGERS = ("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,dag_test:op")
+A_USER_TRIGGERS = ("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,dag_test:user")
+
+
+def test_allow_mass_suspension_lets_one_run_through_and_the_record_names_who_triggered_it(
+    school, run_cycle, monkeypatch
+):
+    monkeypatch.setenv(*AN_OP_TRIGGERS)
     emails = parents_with_accounts(school, 10)
     empty_the_auth_table(school)
     a_new_parent(school)
@@ -227,3 +237,30 @@ def test_the_prediction_is_what_the_moodle_double_does_on_a_demo_school(fresh, s
     # The double's own output agrees on what it refused (capitals, '+', the second 'twice').
     assert (prediction["created"], prediction["refused"]) == (sync["created"], sync["refused"]) and sync["refused"] == 3
     assert report_of(dr)["warnings"] == []
+
+
+@pytest.mark.parametrize("param", ["allow_mass_suspension", "allow_mass_unlink"])
+def test_an_override_set_by_a_user_who_does_not_manage_requests_is_refused_saying_who_may(
+    school, run_cycle, monkeypatch, capfd, param
+):
+    monkeypatch.setenv(*A_USER_TRIGGERS)  # Airflow's `user` role may trigger DAGs, not lift their guards
+    emails = parents_with_accounts(school, 10)
+    if param == "allow_mass_suspension":
+        empty_the_auth_table(school)
+    before = users(school)
+    capfd.readouterr()
+
+    dr, states = run_cycle(conf={param: True})
+
+    task = "sync_users" if param == "allow_mass_suspension" else "unlink_children"
+    assert states[task] == "failed", states
+    out = capfd.readouterr().out
+    assert f"{param} was set by dag_test, who does not manage requests" in out
+    assert "honoured only for users with the op or admin role" in out
+    assert users(school) == before and suspended_usernames(school) == set()  # nobody suspended
+    assert len(emails) == 10
+    monkeypatch.setenv("PARENT_PROVISIONING_OVERRIDE_USERS", "someone.else")  # the explicit list, when set, decides
+    dr, states = run_cycle(conf={param: True})
+    assert states[task] == "failed" and "honoured only for the users in PARENT_PROVISIONING_OVERRIDE_USERS" in (
+        capfd.readouterr().out
+    )

@@ -148,8 +148,11 @@ def test_a_role_assignment_made_by_hand_in_moodle_is_never_removed(school, fresh
 
 
 def test_more_unlinks_than_the_cap_are_refused_with_the_figures_until_an_admin_overrides(
-    school, fresh, run_cycle, capfd
+    school, fresh, run_cycle, capfd, monkeypatch
 ):
+    from tests.cycle.test_suspension_guard import AN_OP_TRIGGERS
+
+    monkeypatch.setenv(*AN_OP_TRIGGERS)
     use_settings(fresh, max_unlinks_per_cycle=2)
     first, parent, amy = provisioned_family(school, run_cycle)
     wrong, kids = mistaken_request(
