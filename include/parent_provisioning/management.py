@@ -414,8 +414,19 @@ class UploadRow:
 
 
 def validate_upload(conn, s: Settings, text: str) -> list[UploadRow]:
-    """Every row's verdict, before anything is written."""
+    """Every row's verdict, before anything is written. A file the CSV reader cannot read (a field
+    longer than it takes, a NUL byte, an unclosed quote) is refused with the line, never an error page."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        return _validate_rows(conn, s, reader)
+    except csv.Error as exc:
+        raise ActionRefused(
+            f"line {reader.line_num}: the file cannot be read as CSV ({exc}); save it again as CSV (UTF-8), "
+            "or split a field that long"
+        ) from exc
+
+
+def _validate_rows(conn, s: Settings, reader: csv.DictReader) -> list[UploadRow]:
     if not reader.fieldnames:
         raise ActionRefused("the file is empty")
     by_lower = {(name or "").strip().lower(): name for name in reader.fieldnames}

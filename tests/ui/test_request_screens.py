@@ -368,3 +368,64 @@ def test_provision_now_starts_the_run_in_process_as_the_user_whatever_host_the_r
         session.delete(run)  # nothing here runs it: leave no queued run for other tests
     login(client, "viewer")
     assert client.post(f"{BASE}/cycle", data=form).status_code == 403
+
+
+def _upload_rows(n: int, long_field: str = "") -> str:
+    head = ",".join(m.CSV_COLUMNS)
+    family = "Lee-Montgomery-Fitzwilliam-Ashworth"
+    rows = [
+        f"Mrs,Annabel{k},{family},annabel{k}.lee@example.org,Amelia{k},{family},7RB,Benedict{k},{family},8CD,"
+        f"Clementine{k},{family},9KM" + (long_field if k == 0 else "")
+        for k in range(n)
+    ]
+    return "\n".join([head, *rows]) + "\n"
+
+
+def test_an_upload_is_read_only_after_login_and_a_large_valid_file_previews_and_commits(client, school):
+    text = _upload_rows(20)
+    assert client.post(f"{BASE}/upload/preview", files={"file": ("u.csv", text, "text/csv")}).status_code == 401
+    login(client, "viewer")
+    refused = client.post(f"{BASE}/upload/preview", files={"file": ("u.csv", text, "text/csv")})
+    assert refused.status_code == 403  # refused before its body was read
+    login(client, "ops")
+    token = csrf_of(client.get(f"{BASE}/upload").text)
+    assert (
+        client.post(f"{BASE}/upload/preview", data={"csrf": "0" * 40}, files={"file": ("u.csv", text)}).status_code
+        == 403
+    )
+    big = _upload_rows(m.MAX_UPLOAD_ROWS)  # over 1 MiB: more than a form field's default limit
+    assert len(big.encode()) > 1_100_000
+    preview = client.post(f"{BASE}/upload/preview", data={"csrf": token}, files={"file": ("big.csv", big, "text/csv")})
+    assert preview.status_code == 200 and f"Write {m.MAX_UPLOAD_ROWS} valid row(s)" in preview.text
+    done = client.post(f"{BASE}/upload/commit", data={"csrf": token, "csv_text": big}, follow_redirects=True)
+    assert f"Uploaded: {m.MAX_UPLOAD_ROWS} approved" in done.text
+    uploaded = school.wp_rows("SELECT id FROM {req} WHERE request_type LIKE 'Uploaded%%'")
+    assert len(uploaded) == m.MAX_UPLOAD_ROWS
+
+
+MALFORMED_UPLOADS = {
+    "a field longer than the CSV reader takes": _upload_rows(2, ',"' + "x" * 140_000 + '"'),
+    "a NUL byte in a row": _upload_rows(2).replace("Amy1", "Amy\x001"),
+    "a file that is not text": "\x89PNG\r\n\x1a\n" + "\x00" * 200,
+    "only a header": ",".join(m.CSV_COLUMNS) + "\n",
+    "no file at all": None,
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED_UPLOADS))
+def test_a_malformed_upload_is_answered_with_a_message_and_nothing_is_written(client, school, case):
+    from tests.reliability import record
+
+    text = MALFORMED_UPLOADS[case]
+    login(client, "ops")
+    token = csrf_of(client.get(f"{BASE}/upload").text)
+    files = {"file": ("u.csv", text, "text/csv")} if text is not None else None
+    answer = client.post(f"{BASE}/upload/preview", data={"csrf": token}, files=files, follow_redirects=True)
+    said = re.search(r'<div class="msg error" role="status">([^<]*)', answer.text)
+    shown = re.search(r"Write \d+ valid row\(s\)|No valid rows to write", answer.text)
+    assert answer.status_code == 200 and (said or shown), answer.text[-1500:]
+    message = html.unescape(said.group(1)).strip() if said else f"previewed, nothing written: {shown.group(0)}"
+    api = client.post(f"{BASE}/api/upload", json={"csv": text or ""})
+    assert api.status_code in (200, 409), api.text
+    assert school.wp_rows("SELECT COUNT(*) AS n FROM {req}") == [{"n": 0}]
+    record("bad_ui_input", f"upload: {case}", "POST /upload/preview", message[:300])

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Request, UploadFile
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
@@ -27,6 +28,7 @@ from include.parent_provisioning.settings import SettingsError
 from include.parent_provisioning.ui.security import (
     UiUser,
     check_csrf,
+    check_csrf_value,
     csrf_token,
     current_user,
     require_actor,
@@ -390,16 +392,53 @@ def comment_action(request_id: int, comment: str = Form(""), user: UiUser = Depe
     return _act(f"/requests/{request_id}", lambda conn, s: m.set_staff_comment(conn, s, request_id, comment, user.name))
 
 
-@app.post("/upload/preview", response_class=HTMLResponse, dependencies=[Depends(check_csrf)])
-async def upload_preview(request: Request, file: UploadFile, user: UiUser = Depends(require_actor)):
-    raw = await file.read(5_000_001)
-    if len(raw) > 5_000_000:
-        return _back("/upload", "the file is larger than 5 MB: split it", error=True)
-    text = raw.decode("utf-8-sig", errors="replace")
+UPLOAD_LIMIT = 5_000_000  # bytes of CSV
+
+
+async def _form_after_login(request: Request) -> dict:
+    """The upload forms, read only once the user is known to manage requests (FastAPI would read a
+    route's declared form before checking who is asking), up to the upload limit, CSRF checked."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > UPLOAD_LIMIT + 100_000:
+        raise HTTPException(413, "the file is larger than 5 MB: split it")
     try:
-        s = load_settings()
-        with wordpress() as conn:
-            rows = m.validate_upload(conn, s, text)
+        form = await request.form(max_files=1, max_fields=10, max_part_size=UPLOAD_LIMIT + 1)
+    except HTTPException:
+        raise
+    except Exception as exc:  # a malformed or oversized body: Starlette's MultiPartException and kin
+        raise HTTPException(400, f"the upload could not be read: {type(exc).__name__}") from exc
+    check_csrf_value(request, form.get("csrf"))
+    return dict(form)
+
+
+def _upload_text(raw: bytes) -> str:
+    if len(raw) > UPLOAD_LIMIT:
+        raise m.ActionRefused("the file is larger than 5 MB: split it")
+    return raw.decode("utf-8-sig", errors="replace")
+
+
+def _validated(text: str) -> list:
+    s = load_settings()
+    with wordpress() as conn:
+        return m.validate_upload(conn, s, text)
+
+
+def _validated_and_written(text: str, actor: str, remote_ip: str) -> tuple[list, dict[str, int]]:
+    s = load_settings()
+    with wordpress() as conn:
+        rows = m.validate_upload(conn, s, text)  # checked again: the table may have changed
+        return rows, m.upload(conn, s, rows, actor, remote_ip)
+
+
+@app.post("/upload/preview", response_class=HTMLResponse)
+async def upload_preview(request: Request, user: UiUser = Depends(require_actor)):
+    form = await _form_after_login(request)
+    file = form.get("file")
+    try:
+        if file is None or isinstance(file, str):
+            raise m.ActionRefused("choose a CSV file to upload")
+        text = _upload_text(await file.read(UPLOAD_LIMIT + 1))
+        rows = await run_in_threadpool(_validated, text)
     except m.ActionRefused as exc:
         return _back("/upload", str(exc), error=True)
     writable = sum(1 for r in rows if r.verdict != "invalid")
@@ -408,13 +447,19 @@ async def upload_preview(request: Request, file: UploadFile, user: UiUser = Depe
     )
 
 
-@app.post("/upload/commit", dependencies=[Depends(check_csrf)])
-def upload_commit(request: Request, csv_text: str = Form(...), user: UiUser = Depends(require_actor)):
+@app.post("/upload/commit")
+async def upload_commit(request: Request, user: UiUser = Depends(require_actor)):
+    """The previewed CSV sent back with the confirmation: read up to the upload limit (a form
+    field's default limit, 1 MiB, would refuse a file the preview accepted)."""
+    form = await _form_after_login(request)
     try:
-        s = load_settings()
-        with wordpress() as conn:
-            rows = m.validate_upload(conn, s, csv_text)  # checked again: the table may have changed
-            counts = m.upload(conn, s, rows, user.name, request.client.host if request.client else "")
+        csv_text = form.get("csv_text")
+        if not isinstance(csv_text, str) or not csv_text:
+            raise m.ActionRefused("nothing to upload: preview a file first")
+        _upload_text(csv_text.encode())
+        rows, counts = await run_in_threadpool(
+            _validated_and_written, csv_text, user.name, request.client.host if request.client else ""
+        )
     except m.ActionRefused as exc:
         return _back("/upload", str(exc), error=True)
     invalid = sum(1 for r in rows if r.verdict == "invalid")
@@ -552,8 +597,21 @@ def api_bulk_status(body: BulkStatusChange, user: UiUser = Depends(require_actor
 
 
 @app.post("/api/upload")
-def api_upload(request: Request, body: UploadBody, user: UiUser = Depends(require_actor)):
+async def api_upload(request: Request, user: UiUser = Depends(require_actor)):
+    """{"csv": text, "commit": bool}: read only once the user is known to manage requests."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > 2 * UPLOAD_LIMIT:
+        return _api_refusal(m.ActionRefused("the file is larger than 5 MB: split it"))
     try:
+        body = UploadBody.model_validate_json(await request.body())
+    except ValueError as exc:
+        return JSONResponse({"error": f'send {{"csv": "...", "commit": false}} as JSON ({type(exc).__name__})'}, 400)
+    return await run_in_threadpool(_api_upload, request, body, user)
+
+
+def _api_upload(request: Request, body: UploadBody, user: UiUser):
+    try:
+        _upload_text(body.csv.encode())
         s = load_settings()
         with wordpress() as conn:
             rows = m.validate_upload(conn, s, body.csv)
