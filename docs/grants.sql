@@ -18,12 +18,22 @@ GRANT SELECT, INSERT, UPDATE, CREATE ON `${WP_DB}`.`${WP_PREFIX}parent_provision
 
 -- 2. The project's Moodle user (Airflow connection `moodle_db`).
 CREATE USER IF NOT EXISTS ${MOODLE_USER} IDENTIFIED BY '${MOODLE_PASSWORD}';
--- Read: settings, the Parent role, accounts, pupils (cohorts).
-GRANT SELECT ON `${MOODLE_DB}`.`${MOODLE_PREFIX}config` TO ${MOODLE_USER};
-GRANT SELECT ON `${MOODLE_DB}`.`${MOODLE_PREFIX}config_plugins` TO ${MOODLE_USER};
+-- Read: six settings, the Parent role, accounts, pupils (cohorts).
+-- Moodle's config tables hold secrets (the SMTP and auth_db passwords, keys): the project reads only the six
+-- rows it needs, through a view of its own (outside Moodle's prefix, so Moodle never sees it), never the tables.
+CREATE OR REPLACE SQL SECURITY DEFINER VIEW `${MOODLE_DB}`.`parent_provisioning_${MOODLE_PREFIX}settings` AS
+  SELECT 'core' AS plugin, name, value FROM `${MOODLE_DB}`.`${MOODLE_PREFIX}config`
+   WHERE name IN ('mnet_localhost_id', 'sessiontimeout', 'extendedusernamechars')
+  UNION ALL
+  SELECT plugin, name, value FROM `${MOODLE_DB}`.`${MOODLE_PREFIX}config_plugins`
+   WHERE plugin = 'auth_db' AND name IN ('removeuser', 'fielduser', 'table');
+GRANT SELECT ON `${MOODLE_DB}`.`parent_provisioning_${MOODLE_PREFIX}settings` TO ${MOODLE_USER};
 GRANT SELECT ON `${MOODLE_DB}`.`${MOODLE_PREFIX}role` TO ${MOODLE_USER};
 GRANT SELECT ON `${MOODLE_DB}`.`${MOODLE_PREFIX}role_context_levels` TO ${MOODLE_USER};
-GRANT SELECT ON `${MOODLE_DB}`.`${MOODLE_PREFIX}user` TO ${MOODLE_USER};
+-- Accounts: only the columns the cycle matches and checks on; never password, secrets, addresses, phones.
+-- (email: for the pupil_filter by email_domain.)
+GRANT SELECT (`id`, `auth`, `username`, `mnethostid`, `deleted`, `suspended`, `firstname`, `lastname`,
+  `department`, `email`) ON `${MOODLE_DB}`.`${MOODLE_PREFIX}user` TO ${MOODLE_USER};
 GRANT SELECT ON `${MOODLE_DB}`.`${MOODLE_PREFIX}cohort` TO ${MOODLE_USER};
 GRANT SELECT ON `${MOODLE_DB}`.`${MOODLE_PREFIX}cohort_members` TO ${MOODLE_USER};
 -- Write: a child's missing user context (and mend its path), the parent's role assignments,

@@ -53,7 +53,7 @@ def check_site(conn, s: Settings) -> Site:
     try:
         return _check_site(conn, s)
     except Exception as exc:
-        if exc.args and exc.args[0] in (1142, 1146):  # ER_TABLEACCESS_DENIED_ERROR, ER_NO_SUCH_TABLE
+        if exc.args and exc.args[0] in (1142, 1143, 1146):  # table or column denied, no such table
             raise SiteError(
                 f"Moodle's database refused a query ({exc.args[-1]}): is 'moodle_table_prefix' "
                 f"({s.moodle_table_prefix!r}) right, the moodle_db connection on Moodle's database, and "
@@ -93,7 +93,7 @@ def _check_site(conn, s: Settings) -> Site:
         cfg = dict(
             sql.rows(
                 cur,
-                f"SELECT name, value FROM `{s.mdl('config')}` WHERE name IN "
+                f"SELECT name, value FROM `{s.settings_view}` WHERE plugin = 'core' AND name IN "
                 "('mnet_localhost_id', 'sessiontimeout', 'extendedusernamechars')",
             )
         )
@@ -194,7 +194,7 @@ def auth_db_config(conn, s: Settings) -> AuthDbConfig:
         cfg = dict(
             sql.rows(
                 cur,
-                f"SELECT name, value FROM `{s.mdl('config_plugins')}` WHERE plugin = 'auth_db'"
+                f"SELECT name, value FROM `{s.settings_view}` WHERE plugin = 'auth_db'"
                 " AND name IN ('removeuser', 'fielduser', 'table')",
             )
         )

@@ -84,6 +84,12 @@ class Settings:
         transaction) but outside Moodle's prefix, so Moodle's schema check never sees it."""
         return f"parent_provisioning_{self.moodle_table_prefix}links"
 
+    @property
+    def settings_view(self) -> str:
+        """The six Moodle settings the cycle reads, as the view docs/grants.sql creates: never the
+        config tables themselves, which hold Moodle's secrets."""
+        return f"parent_provisioning_{self.moodle_table_prefix}settings"
+
     def mdl(self, table: str) -> str:
         return f"{self.moodle_table_prefix}{table}"
 

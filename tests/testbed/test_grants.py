@@ -99,3 +99,64 @@ def test_the_moodle_user_creates_and_writes_the_ledger_of_links_but_never_delete
     assert _try(cfg, user, db, insert) is None
     assert _try(cfg, user, db, f"UPDATE `{t}` SET removed_at = NOW() WHERE id = 0") is None
     assert _try(cfg, user, db, f"DELETE FROM `{t}` WHERE id = 0") in DENIED
+
+
+READ_USER_COLUMNS = {"id", "auth", "username", "mnethostid", "deleted", "suspended", "firstname", "lastname",
+                     "department", "email"}  # fmt: skip
+
+
+def test_the_moodle_user_reads_only_the_columns_of_mdl_user_the_cycle_uses_and_no_other(fresh):
+    cfg = fresh.cfg
+    table = f"{cfg.moodle_prefix}user"
+    columns = {
+        r[0]
+        for r in verify_rows(
+            cfg.moodle_db,
+            f"SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE()"
+            f" AND table_name = '{table}'",
+        )
+    }
+    assert columns > READ_USER_COLUMNS and {"password", "secret", "phone1", "address"} <= columns
+    user, db = cfg.moodle_user, cfg.moodle_db
+    refused = sorted(c for c in columns - READ_USER_COLUMNS if _try(cfg, user, db, f"SELECT `{c}` FROM `{table}`"))
+    assert refused == sorted(columns - READ_USER_COLUMNS)  # every other column, one by one
+    assert all(_try(cfg, user, db, f"SELECT `{c}` FROM `{table}`") is None for c in READ_USER_COLUMNS)
+    assert _try(cfg, user, db, f"SELECT * FROM `{table}`") in DENIED
+
+
+def test_the_moodle_user_reads_six_settings_through_the_view_and_no_secret(fresh):
+    cfg = fresh.cfg
+    p = cfg.moodle_prefix
+    admin = mariadb.admin_connect(cfg.moodle_db)
+    try:
+        with mariadb.cursor(admin) as cur:  # secrets as a real site keeps them
+            cur.execute(
+                f"INSERT INTO `{p}config` (name, value) VALUES ('smtppass', 'mail-secret')"
+                " ON DUPLICATE KEY UPDATE value = VALUES(value)"
+            )
+            cur.execute(
+                f"INSERT INTO `{p}config_plugins` (plugin, name, value) VALUES ('auth_db', 'pass', 'db-secret'),"
+                " ('auth_ldap', 'removeuser', '2') ON DUPLICATE KEY UPDATE value = VALUES(value)"
+            )
+    finally:
+        admin.close()
+    user, db = cfg.moodle_user, cfg.moodle_db
+    for config in ("config", "config_plugins"):
+        assert _try(cfg, user, db, f"SELECT * FROM `{p}{config}`") in DENIED
+    conn = mariadb.connect(cfg, user, db)
+    try:
+        cur = conn.cursor()
+        cur.execute(f"SELECT plugin, name, value FROM `parent_provisioning_{p}settings`")
+        seen = {(plugin, name): value for plugin, name, value in cur.fetchall()}
+    finally:
+        conn.close()
+    allowed = {("core", n) for n in ("mnet_localhost_id", "sessiontimeout", "extendedusernamechars")}
+    allowed |= {("auth_db", n) for n in ("removeuser", "fielduser", "table")}
+    assert set(seen) <= allowed and ("core", "mnet_localhost_id") in seen
+    assert "mail-secret" not in seen.values() and "db-secret" not in seen.values()
+
+
+def verify_rows(db: str, sql: str) -> list[tuple]:
+    from testbed import verify
+
+    return verify.rows(db, sql)
