@@ -45,6 +45,7 @@ import pendulum
 from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, Param, dag, get_current_context, task
 
 from include.parent_provisioning.airflow_adapter import (
+    checked_site,
     connections,
     deployment,
     hold_cycle_lock,
@@ -177,17 +178,12 @@ def moodle_parent_provisioning():
     @task(multiple_outputs=False)
     def check() -> dict:
         """Fail early, with what to fix, before anything is written."""
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from include.parent_provisioning import cycle, wordpress
+        from include.parent_provisioning import wordpress
 
         s = load_settings()
         run_id, request_ids, dry_run = _params()
         with connections() as (wp, mdl):
-            try:
-                site = cycle.check(wp, mdl, s, dry_run)
-            except cycle.CheckError as exc:
-                raise AirflowFailException(str(exc)) from exc
+            site = checked_site(wp, mdl, s, dry_run)
             if not dry_run:
                 hold_cycle_lock(wp, run_id, first=True)
                 _, triggered_by = _override()

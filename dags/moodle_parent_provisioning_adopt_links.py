@@ -27,6 +27,7 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from include.parent_provisioning.airflow_adapter import (
+    checked_site,
     connections,
     deployment,
     hold_cycle_lock,
@@ -66,7 +67,6 @@ def moodle_parent_provisioning_adopt_links():
     @task(multiple_outputs=False)
     def adopt_links() -> dict:
         """The plugin's links a provisioned request justifies recorded as adopted; the rest listed."""
-        from airflow.sdk.exceptions import AirflowFailException
 
         from include.parent_provisioning import cycle, wordpress
 
@@ -74,10 +74,7 @@ def moodle_parent_provisioning_adopt_links():
         context = get_current_context()
         run_id, dry_run = context["run_id"], bool(context["params"].get("dry_run"))
         with connections() as (wp, mdl):
-            try:
-                site = cycle.check(wp, mdl, s, dry_run)
-            except cycle.CheckError as exc:
-                raise AirflowFailException(str(exc)) from exc
+            site = checked_site(wp, mdl, s, dry_run)
             if not dry_run:
                 hold_cycle_lock(wp, run_id, first=True)
             try:

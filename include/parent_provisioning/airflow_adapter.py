@@ -115,3 +115,15 @@ def may_override(username: str) -> tuple[bool, str]:
         )
         return roles.get(username) in ACTING_ROLES, "users with the op or admin role"
     return False, f"the users listed in the environment variable {OVERRIDE_USERS_ENV} (none are)"
+
+
+def checked_site(wp, mdl, s, dry_run: bool) -> dict:
+    """cycle.check, its refusal a task failure that is not retried (only an admin can fix it)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.parent_provisioning import cycle
+
+    try:
+        return cycle.check(wp, mdl, s, dry_run)
+    except cycle.CheckError as exc:
+        raise AirflowFailException(str(exc)) from exc

@@ -82,26 +82,23 @@ def load_settings():
 
 
 @contextmanager
-def wordpress():
+def _database(conn_id: str):
     from airflow.providers.mysql.hooks.mysql import MySqlHook
 
-    conn = MySqlHook(mysql_conn_id="wordpress_db").get_conn()
+    conn = MySqlHook(mysql_conn_id=conn_id).get_conn()
     try:
         yield conn
     finally:
         conn.close()
 
 
-@contextmanager
+def wordpress():
+    return _database("wordpress_db")
+
+
 def moodle():
     """Moodle's database, read only here: the ledger of links a request's screen shows."""
-    from airflow.providers.mysql.hooks.mysql import MySqlHook
-
-    conn = MySqlHook(mysql_conn_id="moodle_db").get_conn()
-    try:
-        yield conn
-    finally:
-        conn.close()
+    return _database("moodle_db")
 
 
 def _ledger(request_id: int) -> tuple[list[dict], str]:
