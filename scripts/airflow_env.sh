@@ -9,7 +9,3 @@ export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=${AIRFLOW__DAG_PROCESSOR__REFRES
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin,ops:op,viewer:viewer}
 mkdir -p "$AIRFLOW_HOME"
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-False}
-# No Deadline Alert locally: `airflow dags test` / dag.test(), which make demo, test and bench use, crash after a
-# successful run of a DAG that has one (Airflow 3.3.2, apache/airflow#73428). Deployments keep theirs.
-export PARENT_PROVISIONING_DEADLINE_MINUTES=${PARENT_PROVISIONING_DEADLINE_MINUTES:-0}
-export PARENT_PROVISIONING_OVERRUN_MINUTES=${PARENT_PROVISIONING_OVERRUN_MINUTES:-0}
