@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 ENV := source scripts/airflow_env.sh &&
 
-.PHONY: setup demo ui test unit bench lint format lock testbed-down clean
+.PHONY: setup demo ui stack stack-down test unit bench lint format lock testbed-down clean
 
 setup:  ## Debian packages, .venv from the lock, migrated Airflow home
 	@bash scripts/setup.sh
@@ -15,6 +15,12 @@ ui: setup  ## Airflow (standalone) on the demo test bed: http://localhost:8080
 	@$(ENV) eval "$$($(VENV)/python -m testbed env --name demo)" && \
 	  export AIRFLOW_VAR_MOODLE_PARENT_PROVISIONING="$$($(VENV)/python -c 'from testbed.demo import demo_settings; from testbed.stack import TestBed; from testbed.config import TestBedConfig; import json; print(json.dumps(demo_settings(TestBed(TestBedConfig.from_env("demo")))))')" && \
 	  PATH="$(CURDIR)/.venv/bin:$$PATH" airflow standalone  # it starts its parts as `airflow ...` from PATH
+
+stack: setup  ## the compose file's Celery topology as processes here (PostgreSQL, Redis, scheduler, dag-processor, triggerer, api-server, 2 workers) on the demo test bed
+	@$(VENV)/python -m testbed.airflow_stack up --name demo
+
+stack-down:  ## stop exactly what `make stack` started (by pid)
+	@$(VENV)/python -m testbed.airflow_stack down --name demo
 
 test: setup lint  ## lint, then every test (real MariaDB, OpenSSH, Airflow)
 	@export PP_AIRFLOW_HOME=$(CURDIR)/.airflow/test && $(ENV) \
@@ -43,5 +49,5 @@ lock:  ## re-resolve requirements*.txt into the pinned locks (then commit them)
 testbed-down:  ## stop the test beds' sshd (databases are kept)
 	@$(VENV)/python -m testbed down --name demo; $(VENV)/python -m testbed down --name test; $(VENV)/python -m testbed down --name bench
 
-clean: testbed-down
+clean: stack-down testbed-down
 	rm -rf .airflow .testbed .pytest_cache .ruff_cache
