@@ -8,8 +8,9 @@ LOCK=${LOCK:-requirements-dev.lock}
 UV_VERSION=0.13.8
 
 # 1. Debian packages: the mysql provider's driver compiles against libmysqlclient;
-#    the test bed runs a private sshd; the browser tests use Debian's chromium.
-DEBS="pkg-config default-libmysqlclient-dev openssh-server chromium"
+#    the test bed runs a private sshd; the browser tests use Debian's chromium; `make stack` and its tests
+#    run Airflow on PostgreSQL (the machine's, started if stopped) with a redis-server of their own.
+DEBS="pkg-config default-libmysqlclient-dev openssh-server chromium postgresql redis-server"
 missing=""
 for p in $DEBS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -42,6 +42,14 @@ DAG_ID = "moodle_parent_provisioning"
 POSTGRES_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 WORKERS = ("worker-1", "worker-2")
+# Each native process and the compose service it stands for; its command is read from that service.
+SERVICES = {
+    "api-server": "airflow-apiserver",
+    "scheduler": "airflow-scheduler",
+    "dag-processor": "airflow-dag-processor",
+    "triggerer": "airflow-triggerer",
+    "worker": "airflow-worker",
+}
 
 # What the native stack sets differently from the compose stack, and why. Keys of the compose
 # file's common environment or of its env file; tests/test_compose.py checks each is still there.
@@ -91,6 +99,11 @@ def compose_environment(path: Path = COMPOSE_FILE) -> dict[str, str]:
     return {k: str(v) for k, v in compose["x-airflow-common"]["environment"].items()}
 
 
+def compose_command(service: str, path: Path = COMPOSE_FILE) -> list[str]:
+    """The `airflow` arguments a compose service runs (the image's entrypoint adds `airflow`)."""
+    return str(yaml.safe_load(path.read_text())["services"][service]["command"]).split()
+
+
 def compose_settings() -> dict[str, str]:
     """What an Airflow container of the compose stack sees: the common environment over the env file's
     Airflow keys (compose gives `environment` precedence over `env_file`). The env file's other keys
@@ -108,21 +121,20 @@ def _pg_connect(**kw):
 
 def _ensure_postgres() -> None:
     """The machine's PostgreSQL, started if it is installed but stopped."""
-    try:
+    import psycopg2
+
+    with contextlib.suppress(psycopg2.OperationalError):
         _pg_connect(connect_timeout=3).close()
         return
-    except Exception:  # noqa: BLE001 - any failure: try starting it once
-        pass
     versions = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
     if not versions:
         raise SystemExit("PostgreSQL is not installed: apt-get install postgresql (see README)")
     subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"], check=False)
     for _ in range(30):
-        try:
+        with contextlib.suppress(psycopg2.OperationalError):
             _pg_connect(connect_timeout=3).close()
             return
-        except Exception:  # noqa: BLE001
-            time.sleep(1)
+        time.sleep(1)
     raise SystemExit("PostgreSQL does not answer on 127.0.0.1:5432")
 
 
@@ -265,51 +277,37 @@ class AirflowStack:
         self.home.mkdir(parents=True, exist_ok=True)
         self._save()
         self._prepare_database(fresh)
-        ports = self.state["ports"]
-        self.start(
-            "redis",
-            [REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(ports["redis"]), "--save", "", "--appendonly", "no"],
-        )
-        self.start(
-            "api-server",
-            [AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(ports["api"])],
-        )
-        self.start_scheduler("scheduler")
-        self.start("dag-processor", [AIRFLOW, "dag-processor"])
-        self.start(
-            "triggerer",
-            [AIRFLOW, "triggerer"],
-            AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()),
-        )
-        for worker in workers:
-            self.start_worker(worker)
+        redis = [REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(self.state["ports"]["redis"])]
+        self.start("redis", [*redis, "--save", "", "--appendonly", "no"])
+        for process in ("api-server", "scheduler", "dag-processor", "triggerer", *workers):
+            self.start_airflow(process)
         try:
             self.wait_until_ready(workers)
         except Exception:
             self.down()
             raise
 
-    def start_scheduler(self, name: str) -> int:
-        return self.start(
-            name,
-            [AIRFLOW, "scheduler"],
-            AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT=str(free_port()),
-        )
+    def argv(self, process: str) -> list[str]:
+        """`airflow` and the command of the compose service the process stands for (read from the compose
+        file), then what one machine needs: the api-server's address, a worker's Celery name and pid file."""
+        kind = process.rstrip("-0123456789")
+        command = compose_command(SERVICES[kind])
+        extra = {
+            "api-server": ["--host", "127.0.0.1", "--port", str(self.state["ports"]["api"])],
+            "worker": ["--celery-hostname", f"{process}@%h", "--pid", str(self.home / f"{process}.pid")],
+        }.get(kind, [])
+        return [AIRFLOW, *command, *extra]
 
-    def start_worker(self, name: str) -> int:
-        return self.start(
-            name,
-            [
-                AIRFLOW,
-                "celery",
-                "worker",
-                "--celery-hostname",
-                f"{name}@%h",
-                "--pid",
-                str(self.home / f"{name}.pid"),
-            ],
-            AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
-        )
+    def start_airflow(self, process: str) -> int:
+        """Start an Airflow process (scheduler-2: a second scheduler; worker-3: a third worker)."""
+        kind = process.rstrip("-0123456789")
+        ports = {
+            "worker": "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT",
+            "triggerer": "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT",
+            "scheduler": "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT",
+        }
+        env = {ports[kind]: str(free_port())} if kind in ports else {}
+        return self.start(process, self.argv(process), **env)
 
     def down(self) -> list[str]:
         """Stop what this stack started, by pid; returns their names."""
@@ -351,8 +349,10 @@ class AirflowStack:
 
     def worker_ready(self, worker: str) -> bool:
         log = self._log(worker)
-        return log.exists() and f"{worker}@" in log.read_text(errors="replace") and " ready." in log.read_text(
-            errors="replace"
+        return (
+            log.exists()
+            and f"{worker}@" in log.read_text(errors="replace")
+            and " ready." in log.read_text(errors="replace")
         )
 
     def _health(self) -> dict:
@@ -474,8 +474,6 @@ def _session(sid: int) -> list[int]:
                     continue
                 found.append(int(entry))
     return found
-
-
 
 
 def main(argv: list[str]) -> int:

@@ -42,7 +42,9 @@ def up(stack: AirflowStack, size: int = 60) -> int:
     print(f"   seeded {demo_data.describe(school).get('requests', size)} requests")
     stack.down()  # an earlier `make stack` of this checkout, which may hold port 8080
     api_port = 8080 if _free(8080) else free_port()
-    print("== Airflow: PostgreSQL metadata DB, Redis, scheduler, dag-processor, triggerer, api-server, 2 Celery workers")
+    print(
+        "== Airflow: PostgreSQL metadata DB, Redis, scheduler, dag-processor, triggerer, api-server, 2 Celery workers"
+    )
     started = time.monotonic()
     stack.up(api_port=api_port)
     start_mail_catcher(stack)

@@ -14,21 +14,14 @@ import pytest
 import yaml
 
 from include.parent_provisioning import settings
+from testbed import airflow_stack as native
+from testbed.airflow_stack import read_env_file as env_file
+from testbed.config import TestBedConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "tests" / "schemas" / "compose-spec.json"  # Compose's own JSON schema, copied in
 CORE = {"postgres", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"}
 SECRET_WORDS = ("PASSWORD", "SECRET", "FERNET", "SQL_ALCHEMY_CONN", "RESULT_BACKEND")
-
-
-def env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines as docker compose reads them (single quotes: literal)."""
-    values = {}
-    for line in path.read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            key, _, value = line.partition("=")
-            values[key.strip()] = value[1:-1] if value[:1] == value[-1:] == "'" else value
-    return values
 
 
 @pytest.fixture(scope="module")
@@ -191,3 +184,39 @@ def test_the_runbook_says_what_every_reason_code_means_and_what_to_do():
     assert documented == set(TEXTS), (
         f"in the code only: {set(TEXTS) - documented}; in the runbook only: {documented - set(TEXTS)}"
     )
+
+
+def test_make_stack_runs_the_compose_files_settings_and_lists_where_it_differs(compose):
+    """One source of truth: `make stack` reads the compose file's common environment and the env file; every
+    setting it changes for one machine is a key compose sets, listed with its reason in NATIVE."""
+    settings_ = native.compose_settings()
+    assert set(native.NATIVE) <= set(settings_), set(native.NATIVE) - set(settings_)
+    stack = native.AirflowStack(TestBedConfig.from_env("demo"))
+    stack.state = {"ports": {"api": 18080, "redis": 16379, "smtp": 11025}}
+    env = stack.environment("worker-1")
+    assert {k for k in settings_ if env.get(k) != settings_[k]} == set(native.NATIVE)
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://127.0.0.1:16379/")
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
+    # The compose file sets no per-process key: there each container has its own host and ports.
+    assert not set(native.PER_PROCESS) & set(settings_)
+    # Connections and the Variable live in the stack's metadata database, never in a process's environment.
+    assert not [k for k in env if k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))]
+    # The Deadline Alerts at the compose stack's own values, not switched off.
+    assert (
+        env["PARENT_PROVISIONING_DEADLINE_MINUTES"] == env_file(native.ENV_FILE)["PARENT_PROVISIONING_DEADLINE_MINUTES"]
+    )
+
+
+def test_make_stack_starts_each_compose_service_with_its_own_command(compose):
+    stack = native.AirflowStack(TestBedConfig.from_env("demo"))
+    stack.state = {"ports": {"api": 18080, "redis": 16379, "smtp": 11025}}
+    for process, service in native.SERVICES.items():
+        name = f"{process}-1" if process == "worker" else process
+        command = str(compose["services"][service]["command"]).split()
+        assert stack.argv(name)[1 : 1 + len(command)] == command, (process, service)
+    assert native.SERVICES["worker"] == "airflow-worker" and compose["services"]["airflow-worker"]["profiles"] == [
+        "celery"
+    ]
+    assert len(native.WORKERS) == 2
