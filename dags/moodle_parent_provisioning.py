@@ -58,6 +58,8 @@ from include.parent_provisioning.notify import deadline_missed, task_failed
 SCHEDULE = os.environ.get("PARENT_PROVISIONING_SCHEDULE", "0 2 * * *")
 TIMEZONE = os.environ.get("PARENT_PROVISIONING_TIMEZONE", "Europe/London")
 DB_TASK_TIMEOUT = timedelta(minutes=30)
+# A failed task's first retry waits this long, each next one twice as long (up to 15 minutes).
+RETRY_DELAY = timedelta(seconds=int(os.environ.get("PARENT_PROVISIONING_RETRY_DELAY_SECONDS") or "60"))
 MOODLE_TASK_TIMEOUT = timedelta(hours=2)  # the SSH command's own limit is the moodle_task_timeout_s setting
 # A run still going this long after it was queued emails notify_emails (nightly runs take minutes); 0: no alert.
 DEADLINE = timedelta(minutes=int(os.environ.get("PARENT_PROVISIONING_DEADLINE_MINUTES") or "180"))
@@ -150,7 +152,7 @@ with CycleDAG(
     default_args={
         "owner": "school-it",
         "retries": 3,
-        "retry_delay": timedelta(minutes=1),
+        "retry_delay": RETRY_DELAY,
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=15),
         "execution_timeout": DB_TASK_TIMEOUT,

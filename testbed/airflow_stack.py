@@ -69,9 +69,15 @@ PER_PROCESS = {
     "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": "each Celery worker serves its task logs on a port of its own",
     "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": "the triggerer's log server, on a free port",
     "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": "each scheduler's health check, on a free port",
-    "AIRFLOW__CORE__HOSTNAME_CALLABLE": "a process's host name: its role (worker-1, worker-2, ...)",
 }
 HOSTNAME_ENV = "PP_STACK_HOSTNAME"
+# Settings the compose file leaves at Airflow's defaults that one machine needs otherwise.
+ON_ONE_MACHINE = {
+    # A container's host name tells ops which worker ran a task; here the process's role does.
+    "AIRFLOW__CORE__HOSTNAME_CALLABLE": "testbed.airflow_stack.hostname",
+    # Servers listen on loopback only (the default, 0.0.0.0, serves a container's network).
+    "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
+}
 
 
 def hostname() -> str:
@@ -186,9 +192,8 @@ class AirflowStack:
             AIRFLOW_HOME=str(self.home),
             AIRFLOW__CORE__DAGS_FOLDER=str(PROJECT_ROOT / "dags"),
             AIRFLOW__CORE__PLUGINS_FOLDER=str(PROJECT_ROOT / "plugins"),
-            AIRFLOW__CORE__HOSTNAME_CALLABLE="testbed.airflow_stack.hostname",
-            AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="10",
         )
+        env.update(ON_ONE_MACHINE)
         if process:
             env[HOSTNAME_ENV] = process
         env.update(self.extra_env)
@@ -223,17 +228,17 @@ class AirflowStack:
         """A psycopg2 connection to the stack's metadata database, as its own user."""
         return _pg_connect(user=self.db_user, password=self.db_password, dbname=self.db_name)
 
-    def _log(self, process: str) -> Path:
+    def log(self, process: str) -> Path:
         return self.home / "logs" / f"{process}.log"
 
     def start(self, process: str, argv: list[str] | None = None, **env: str) -> int:
         """Start one process (again, after a kill); returns its pid."""
         argv = argv or self.state["argv"][process]
-        self._log(process).parent.mkdir(parents=True, exist_ok=True)
-        with self._log(process).open("a") as log:
+        self.log(process).parent.mkdir(parents=True, exist_ok=True)
+        with self.log(process).open("a") as log:
             proc = subprocess.Popen(  # noqa: S603 - the project's own airflow and redis-server
                 argv,
-                env=self.environment(process, **self.state.get("env", {}).get(process, {}), **env),
+                env=self.environment(process, **{**self.state.get("env", {}).get(process, {}), **env}),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -329,7 +334,7 @@ class AirflowStack:
                 if process in ("redis", "api-server", "scheduler", "dag-processor", "triggerer", *workers) and (
                     not self.pid(process)
                 ):
-                    raise RuntimeError(f"{process} exited while starting: see {self._log(process)}")
+                    raise RuntimeError(f"{process} exited while starting: see {self.log(process)}")
             health = self._health()
             for part in ("scheduler", "triggerer", "dag_processor"):
                 if (health.get(part) or {}).get("status") == "healthy":
@@ -348,7 +353,7 @@ class AirflowStack:
             time.sleep(1)
 
     def worker_ready(self, worker: str) -> bool:
-        log = self._log(worker)
+        log = self.log(worker)
         return (
             log.exists()
             and f"{worker}@" in log.read_text(errors="replace")

@@ -26,6 +26,14 @@ SECTIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "or doubled; the cycle record complete.",
         ("fault", "injected", "the disturbed run", "after the re-run"),
     ),
+    "stack": (
+        "Faults of the production topology",
+        "The compose file's Celery topology running as processes (`make stack`: PostgreSQL, Redis, scheduler, "
+        "dag-processor, triggerer, api-server, two Celery workers); each fault hits one of its processes during "
+        "a real run triggered through the REST API. The run is not re-run by hand: it must finish green on its "
+        "own, every task having succeeded exactly once, and end as an undisturbed run on the stack ends.",
+        ("fault", "injected", "what the topology did", "the run"),
+    ),
     "bad_input": (
         "Bad input: requests",
         "Every request below sat in one approved queue together, with the school's pupils, staff and "

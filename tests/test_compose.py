@@ -200,7 +200,7 @@ def test_make_stack_runs_the_compose_files_settings_and_lists_where_it_differs(c
     assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
     # The compose file sets no per-process key: there each container has its own host and ports.
-    assert not set(native.PER_PROCESS) & set(settings_)
+    assert not (set(native.PER_PROCESS) | set(native.ON_ONE_MACHINE)) & set(settings_)
     # Connections and the Variable live in the stack's metadata database, never in a process's environment.
     assert not [k for k in env if k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))]
     # The Deadline Alerts at the compose stack's own values, not switched off.
