@@ -17,9 +17,9 @@ import pytest
 
 from testbed.sshd import free_port
 from tests.cycle.school import School, use_settings
+from tests.ui.browser import CHROMIUM, chromium
 from tests.ui.conftest import PASSWORDS
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
@@ -83,12 +83,7 @@ def test_staff_approve_and_force_a_cycle_in_a_real_browser(api_server, fresh):
     shutil.rmtree(ARTIFACTS / "screens", ignore_errors=True)
     shots = ARTIFACTS / "screens"
     shots.mkdir(parents=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
+    with sync_playwright() as p, chromium(p) as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(f"{api_server}/")
         page.wait_for_url("**/auth/login**", timeout=30000)
@@ -124,4 +119,3 @@ def test_staff_approve_and_force_a_cycle_in_a_real_browser(api_server, fresh):
         expect(page.get_by_text("moodle_parent_provisioning").first).to_be_visible(timeout=30000)
         page.wait_for_timeout(1500)
         page.screenshot(path=str(shots / "6-airflow-run.png"))
-        browser.close()
