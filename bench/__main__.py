@@ -45,16 +45,19 @@ def _users(cfg: TestBedConfig) -> dict[str, str]:
     }
 
 
-def _airflow_env(bed: TestBed, size: int, **overrides) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(bed.airflow_env())
-    settings = {
+def bench_settings(bed: TestBed, size: int, **overrides) -> dict:
+    return {
         **demo_settings(bed),
         "max_requests_per_cycle": max(5000, size),
         "moodle_task_timeout_s": 3600,
         **overrides,
     }
-    env["AIRFLOW_VAR_MOODLE_PARENT_PROVISIONING"] = json.dumps(settings)
+
+
+def _airflow_env(bed: TestBed, size: int, **overrides) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(bed.airflow_env())
+    env["AIRFLOW_VAR_MOODLE_PARENT_PROVISIONING"] = json.dumps(bench_settings(bed, size, **overrides))
     env["PYTHONPATH"] = str(PROJECT_ROOT)
     # dag.test() triggers as "dag_test"; the unlinking cycle's allow_mass_unlink is honoured only for a
     # user who manages requests: this one, here.
@@ -251,6 +254,26 @@ def unlink_cycle(bed: TestBed, size: int, work: Path, school: demo_data.School) 
     return {"leavers": len(leavers), "links": total, "removed": removed, "ok": ok, "dag": dag}
 
 
+def on_the_stack(bed: TestBed, size: int) -> list[dict]:
+    """A small school, then `size`, on the production topology: scheduler, Celery workers, PostgreSQL,
+    Redis. The small one shows what a run costs on the stack whatever its size."""
+    from bench import stack_run
+
+    def prepare(n: int):
+        school, _ = fresh_school(bed, n)
+        return school, bench_settings(bed, n)
+
+    print(f"== 100 and {size:,} approved requests on the production topology (make stack's processes)")
+    results = stack_run.measure(bed, [100, size], prepare)
+    for r in results:
+        print(
+            f"   {r['size']:,}: run {r['state']} in {r['wall_s']:.1f} s on {', '.join(r['workers'])}: own work "
+            f"{r['own_s']:.1f} s, of which waiting between tasks {r['waits_s']:.1f} s; end state "
+            f"{r['end_state']['text']}"
+        )
+    return results
+
+
 def empty_cycle(bed: TestBed, work: Path) -> dict:
     """A school where nothing waits: every approved request put back to pending, and no auth row
     without its account (else Moodle's user sync has an account to create, which is work). The
@@ -317,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--big", type=int, default=50000, help="one more size, run only if predicted to fit in 10 min")
     ap.add_argument("--out", default=str(PROJECT_ROOT / "BENCHMARKS.md"))
     ap.add_argument("--keep", action="store_true", help="keep the bench databases for inspection")
+    ap.add_argument(
+        "--stack-size", type=int, default=10000, help="run this size on `make stack`'s topology too (0: no)"
+    )
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
 
@@ -334,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== empty cycle: {results['empty']['seconds']:.1f} s, {results['empty']['ssh_sessions']} SSH sessions")
         for size in sizes:
             results["sizes"].append(measure(bed, size, work))
+        if args.stack_size:
+            results["stack"] = on_the_stack(bed, args.stack_size)
         if args.big and sizes:
             # The project's own work grows linearly (see the table); the Moodle double's two tasks grow
             # faster (MOODLE_GROWTH). Scale each part of the largest run to the big size. The plugin's
@@ -361,7 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     (work / "latest.json").write_text(json.dumps(results, indent=1, default=str))
     Path(args.out).write_text(report.render(results))
     print(f"== wrote {args.out} ({results['total_seconds']:.0f} s in all); raw figures in {work / 'latest.json'}")
-    return 0 if all(r["end_state"]["ok"] for r in results["sizes"]) else 1
+    runs = results["sizes"] + results.get("stack", [])
+    return 0 if all(r["end_state"]["ok"] for r in runs) else 1
 
 
 if __name__ == "__main__":

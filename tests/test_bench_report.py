@@ -110,3 +110,26 @@ def test_the_unlinking_cycle_is_reported_step_by_step_with_its_end_state():
     assert "1,000 removed in 12.5 s, 50 statements in all, 0 SSH sessions" in text and ": ok." in text
     assert "| `unlink_children` | 9 | 4.0 | 300 |" in text
     assert text.index("| `check` | 1 |") < text.index("| `unlink_children` |")
+
+
+def test_on_the_stack_the_wait_before_a_task_counts_from_its_last_upstream_task():
+    from bench.stack_run import figures
+
+    def ti(start, end, host="worker-1"):
+        return {"start_date": f"2026-12-05T10:00:{start:02d}+00:00", "end_date": f"2026-12-05T10:00:{end:02d}+00:00",
+                "hostname": host, "state": "success"}  # fmt: skip
+
+    run = {"state": "success", "queued_at": "2026-12-05T10:00:00+00:00", "start_date": "2026-12-05T10:00:01+00:00",
+           "end_date": "2026-12-05T10:00:40+00:00"}  # fmt: skip
+    tis = {
+        "check": ti(3, 4),
+        "sync_users": ti(6, 26, "worker-2"),  # 20 s in Moodle
+        "mark": ti(5, 7),
+        "report": ti(29, 38),  # waits for sync_users (ended at 26) and mark (7): 3 s
+    }
+    upstream = {"check": [], "sync_users": ["check"], "mark": ["check"], "report": ["sync_users", "mark"]}
+    f = figures(run, tis, upstream)
+    assert f["wall_s"] == 39 and f["moodle_s"] == 20 and f["own_s"] == 19
+    assert {t: v["wait_s"] for t, v in f["tasks"].items()} == {"check": 2, "sync_users": 2, "mark": 1, "report": 3}
+    assert f["waits_s"] == 8 and f["wait_max_s"] == 3 and f["tail_s"] == 2 and f["queued_s"] == 1
+    assert f["inside_s"] == 1 + 2 + 9 and f["workers"] == ["worker-1", "worker-2"]
