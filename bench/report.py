@@ -393,8 +393,10 @@ def _stack(results: dict, runs: list[dict]) -> list[str]:
         "Figures from the run's and its task instances' start and end times in Airflow. Own work is the run's "
         "wall time minus the two Moodle tasks, so the scheduler's and Celery's cost is in it: the **wait** before "
         "each task, from the end of its last upstream task to its start on a worker (the scheduler's loop, the "
-        "Celery queue, the worker forking the task's process, which starts Python, loads Airflow and parses the "
-        "DAG file), and the tail from the last task's end to the run's.",
+        "Celery queue, the worker forking the task's supervisor and process from itself, Airflow already loaded, "
+        "and the task process parsing the DAG file), and the tail from the last task's end to the run's. A task's "
+        "own time on the stack also holds what the task process does around the code: reporting its state and "
+        "XCom to the api-server over HTTP.",
         "",
         _row(("approved requests", "runner", "run s", "in Moodle tasks s", "own work s", "inside tasks s",
               "waiting between tasks s", "wait per task: median / max s", "tail s", "workers", "end state")),
@@ -418,8 +420,8 @@ def _stack(results: dict, runs: list[dict]) -> list[str]:
         f"The wait between tasks is the topology's per-task overhead: {small['waits_s']:.1f} s over nine tasks at "
         f"{small['size']:,} requests and {big['waits_s']:.1f} s at {big['size']:,}, whatever the size, since no "
         "task waits for data: it is bounded by the scheduler's loop (it queues a task once its upstream task's "
-        "state reaches the database), Celery handing the message to a free worker, and the new task process "
-        "starting Python and parsing the DAG file. More workers do not shorten it (the cycle's tasks run one after "
+        "state reaches the database), Celery handing the message to a free worker, and the worker forking the "
+        "task's process, which parses the DAG file. More workers do not shorten it (the cycle's tasks run one after "
         "another); a slower machine or a busy scheduler lengthens it. A run also waited "
         f"{big['queued_s']:.1f} s from being queued to running, and the stack took {big['up_s']:.0f} s to start.",
         "",
