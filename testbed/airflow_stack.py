@@ -235,6 +235,10 @@ class AirflowStack:
         """Start one process (again, after a kill); returns its pid."""
         argv = argv or self.state["argv"][process]
         self.log(process).parent.mkdir(parents=True, exist_ok=True)
+        # Where this start's lines begin in the log (a restarted process appends to its log).
+        self.state.setdefault("log_from", {})[process] = (
+            self.log(process).stat().st_size if self.log(process).exists() else 0
+        )
         with self.log(process).open("a") as log:
             proc = subprocess.Popen(  # noqa: S603 - the project's own airflow and redis-server
                 argv,
@@ -279,6 +283,7 @@ class AirflowStack:
     def up(self, fresh: bool = True, api_port: int | None = None, workers: tuple[str, ...] = WORKERS) -> None:
         self.down()
         self.state = {"ports": {"api": api_port or free_port(), "redis": free_port(), "smtp": free_port()}}
+        shutil.rmtree(self.home / "logs", ignore_errors=True)  # a new stack: its own logs
         self.home.mkdir(parents=True, exist_ok=True)
         self._save()
         self._prepare_database(fresh)
@@ -352,13 +357,18 @@ class AirflowStack:
                 raise RuntimeError(f"the stack was not ready within {timeout_s:.0f} s: waiting for {sorted(pending)}")
             time.sleep(1)
 
+    def since_start(self, process: str) -> str:
+        """What the process has logged since it was last started."""
+        log = self.log(process)
+        if not log.exists():
+            return ""
+        with log.open("rb") as fh:
+            fh.seek(self.state.get("log_from", {}).get(process, 0))
+            return fh.read().decode(errors="replace")
+
     def worker_ready(self, worker: str) -> bool:
-        log = self.log(worker)
-        return (
-            log.exists()
-            and f"{worker}@" in log.read_text(errors="replace")
-            and " ready." in log.read_text(errors="replace")
-        )
+        text = self.since_start(worker)
+        return f"{worker}@" in text and " ready." in text
 
     def _health(self) -> dict:
         try:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from testbed.airflow_stack import WORKERS, AirflowStack
+from testbed.airflow_stack import WORKERS, AirflowStack, _session
 from tests.cycle.school import School, settings_for
 
 # How this stack differs from `make stack`, and why: each is a setting a school could set too.
@@ -53,7 +53,10 @@ def stack(bed):
     s = AirflowStack(bed.cfg, extra_env=dict(TEST_STACK_ENV))
     s.up()
     yield s
+    started = dict(s.state.get("pids", {}))
     s.down()
+    left = {name: pid for name, pid in started.items() if _session(pid)}
+    assert not left, f"still running after the stack was stopped: {left}"
 
 
 @pytest.fixture
