@@ -458,20 +458,26 @@ def _alive(pid: int) -> bool:
 def _stop_group(pid: int, sig: int, wait_s: float) -> None:
     """Stop a process started as a session leader and everything in its session (Airflow puts each task
     process in a process group of its own, but not in a session of its own). SIGTERM goes to the leader,
-    which shuts its children down as it would in a container; SIGKILL goes to every process of the session
-    at once, as when the container dies. What is left after wait_s is SIGKILLed."""
-    targets = _session(pid) if sig == signal.SIGKILL else [pid]
-    for target in targets:
+    which shuts its children down as it would in a container; once it is gone (or after wait_s), what is
+    left of the session gets SIGTERM, then SIGKILL. SIGKILL goes to every process of the session at once,
+    as when a container dies."""
+    _signal(_session(pid) if sig == signal.SIGKILL else [pid], sig)
+    deadline = time.monotonic() + wait_s
+    while pid in _session(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    _signal(_session(pid), signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while _session(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    while left := _session(pid):
+        _signal(left, signal.SIGKILL)
+        time.sleep(0.1)
+
+
+def _signal(pids: list[int], sig: int) -> None:
+    for target in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(target, sig)
-    deadline = time.monotonic() + wait_s
-    while _session(pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    while left := _session(pid):
-        for target in left:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(target, signal.SIGKILL)
-        time.sleep(0.1)
 
 
 def _session(sid: int) -> list[int]:

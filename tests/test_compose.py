@@ -16,7 +16,7 @@ import yaml
 from include.parent_provisioning import settings
 from testbed import airflow_stack as native
 from testbed.airflow_stack import read_env_file as env_file
-from testbed.config import TestBedConfig
+from testbed.config import TestBedConfig as BedConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "tests" / "schemas" / "compose-spec.json"  # Compose's own JSON schema, copied in
@@ -191,7 +191,7 @@ def test_make_stack_runs_the_compose_files_settings_and_lists_where_it_differs(c
     setting it changes for one machine is a key compose sets, listed with its reason in NATIVE."""
     settings_ = native.compose_settings()
     assert set(native.NATIVE) <= set(settings_), set(native.NATIVE) - set(settings_)
-    stack = native.AirflowStack(TestBedConfig.from_env("demo"))
+    stack = native.AirflowStack(BedConfig.from_env("demo"))
     stack.state = {"ports": {"api": 18080, "redis": 16379, "smtp": 11025}}
     env = stack.environment("worker-1")
     assert {k for k in settings_ if env.get(k) != settings_[k]} == set(native.NATIVE)
@@ -210,7 +210,7 @@ def test_make_stack_runs_the_compose_files_settings_and_lists_where_it_differs(c
 
 
 def test_make_stack_starts_each_compose_service_with_its_own_command(compose):
-    stack = native.AirflowStack(TestBedConfig.from_env("demo"))
+    stack = native.AirflowStack(BedConfig.from_env("demo"))
     stack.state = {"ports": {"api": 18080, "redis": 16379, "smtp": 11025}}
     for process, service in native.SERVICES.items():
         name = f"{process}-1" if process == "worker" else process

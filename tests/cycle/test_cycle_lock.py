@@ -87,7 +87,7 @@ def test_two_cycles_starting_at_once_run_one_after_the_other(school, fresh, run_
     for i in range(6):
         school.request(f"parent{i}.okafor@example.org", [(f"Nia{i}", "Okafor", "7RB")])
     school.request("nobody.okafor@example.org", [("Nobody", "Okafor", "7RB")])
-    moodle_site.set_fault(fresh.cfg, SYNC_USERS, hang=40)  # the first cycle is in Moodle's sync a while
+    moodle_site.set_fault(fresh.cfg, SYNC_USERS, hang=20)  # the first cycle is in Moodle's sync a while
     first_date = datetime.now(UTC).replace(microsecond=0)
     nightly = {"logical_date": first_date.isoformat(), "run_after": first_date.isoformat()}
     if second == "another deployment":

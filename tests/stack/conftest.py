@@ -19,8 +19,10 @@ TEST_STACK_ENV = {
     "PARENT_PROVISIONING_SCHEDULE": "0 3 29 2 *",
     # A retry 5 s after a failure rather than 60 s: the fault tests wait for retries.
     "PARENT_PROVISIONING_RETRY_DELAY_SECONDS": "5",
-    # A task whose worker died is failed (and retried) after 20 s without a heartbeat, not 300 s.
+    # A task whose worker died is failed (and retried) after 20 s without a heartbeat, not 300 s, looked for
+    # every 5 s, not 10 s.
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
 }
 DAG_ID = "moodle_parent_provisioning"
 
