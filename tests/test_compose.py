@@ -220,3 +220,4 @@ def test_make_stack_starts_each_compose_service_with_its_own_command(compose):
         "celery"
     ]
     assert len(native.WORKERS) == 2
+
