@@ -221,3 +221,15 @@ def test_make_stack_starts_each_compose_service_with_its_own_command(compose):
     ]
     assert len(native.WORKERS) == 2
 
+
+def test_the_runbook_stops_the_plugins_real_cycle_and_maps_every_setting_it_needs():
+    """The WordPress plugin's cycle is a system crontab line running its CLI script (it has no WP-Cron
+    event), and its force button sets an option that line reads: the migration must name both."""
+    runbook = (ROOT / "docs" / "RUNBOOK.md").read_text()
+    migration = runbook[runbook.index("## 3. Moving from the WordPress plugin") : runbook.index("## 4.")]
+    assert "cli/run-provision-cycle.php" in migration and "crontab" in migration
+    assert "tvs-moodle-parent-provisioning-force-provisioning-cycle" in migration
+    assert "wp cron event" not in runbook
+    for key in ("moodle_dir", "php_path", "sudo_user", "moodle_url", "parent_role", "static_context_ids", "match_by"):
+        assert f"`{key}`" in migration, key
+        assert key in settings.Settings.__dataclass_fields__, key

@@ -265,12 +265,75 @@ def unlink_links(
 
 def _plans(mdl, s: Settings, st: Site, requests: list[Request], accounts, will_create=(), will_revive=()):
     """Each request's plan (plan.py), with the pupils and namesakes its children's surnames need."""
+    return _plans_and_pupils(mdl, s, st, requests, accounts, will_create, will_revive)[0]
+
+
+def _plans_and_pupils(mdl, s: Settings, st: Site, requests: list[Request], accounts, will_create, will_revive):
     matched = [r for r in requests if not any(x.code in plan.PARENT_UNUSABLE for x in r.reasons)]
     surnames = {c.surname for r in matched for c in r.children}
     pupils = moodle_db.find_pupils(mdl, s, st, surnames)
     namesakes = moodle_db.find_namesakes(mdl, s, surnames, {p.id for p in pupils})
     index = PupilIndex(pupils, s.match_by, namesakes)
-    return plan.plan_requests(requests, accounts, index, will_create, will_revive)
+    return plan.plan_requests(requests, accounts, index, will_create, will_revive), {p.id: p for p in pupils}
+
+
+ACCOUNT_WORDS = {
+    plan.READY: "has a Moodle account: the children are linked to it",
+    plan.CREATED_BY_SYNC: "has no Moodle account yet: Moodle's user sync creates it at the next cycle",
+    plan.REVIVED_BY_SYNC: "has a suspended Moodle account: Moodle's user sync revives it at the next cycle",
+    plan.MISSING: "has no Moodle account, and Moodle's user sync would not create one",
+    plan.SUSPENDED: "has a suspended Moodle account, which the next cycle would leave suspended",
+    plan.NOT_CHECKED: "is not looked for: the request's own data stops it first",
+}
+
+
+def preview(wp, mdl, s: Settings, site: dict, request_ids: Sequence[int]) -> dict[int, dict]:
+    """What the next cycle would do with each of these requests, as if staff approved the pending ones
+    now: the same reading, validation, user-sync forecast and matching the cycle's dry run uses (so the
+    preview and the cycle cannot disagree), for a request's screen. Reads only. Names are in it: it is
+    for staff who may see the requests, never for logs or XCom."""
+    st = Site.from_dict(site)
+    rows = wordpress.requests_by_id(wp, s, request_ids)
+    pending = {from_row(r).email for r in rows if r["status"] == "pending"}
+    accounts = moodle_db.find_accounts(mdl, s, st, {from_row(r).email for r in rows})
+    simulation, _, _ = user_sync.forecast(wp, mdl, s, site)
+    # Approving a pending request writes its auth row: Moodle's user sync then creates or revives its account.
+    will_create = set(simulation.created) | {e for e in pending if e not in accounts}
+    will_revive = set(simulation.revived) | {accounts[e].id for e in pending if e in accounts}
+    requests = validate(rows, wordpress.auth_emails(wp, s) | pending, s, st, accounts)
+    plans, pupils = _plans_and_pupils(mdl, s, st, requests, accounts, will_create, will_revive)
+    named = {r.id: {c.position: c for c in r.children} for r in requests}
+    email = {r.id: r.email for r in requests}
+    out = {}
+    for p in plans:
+        children = []
+        for c in p.children:
+            child, pupil = named[p.request_id][c.position], pupils.get(c.pupil_id)
+            children.append(
+                {
+                    "position": c.position,
+                    "first_name": child.first_name,
+                    "surname": child.surname,
+                    "tutor_group": child.tutor_group,
+                    "pupil": (
+                        {"id": pupil.id, "first_name": pupil.first_name, "surname": pupil.surname,
+                         "tutor_group": pupil.tutor_group} if pupil else None
+                    ),
+                    "reason": c.reason.text if c.reason else None,
+                }
+            )  # fmt: skip
+        out[p.request_id] = {
+            "request_id": p.request_id,
+            "would_provision": p.provisioned,
+            "account": p.account,
+            "account_text": ACCOUNT_WORDS[p.account],
+            "existing_account": email[p.request_id] in accounts,
+            "reason_key": p.reason_key,
+            "reasons": [{"code": r.code, "text": r.text} for r in p.reasons],
+            "children": children,
+            "links": [list(link) for link in p.links],  # (position, pupil id) the cycle would link
+        }
+    return out
 
 
 def adopt_links(wp, mdl, s: Settings, site: dict, run_id: str, dry_run: bool) -> dict:

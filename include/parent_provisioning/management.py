@@ -28,6 +28,9 @@ from include.parent_provisioning.requests import (
 from include.parent_provisioning.settings import Settings
 
 AUTH_DESCRIPTION = "Parent Moodle Account"
+# Other names a column goes by: the WordPress plugin's own upload template (js/upload-users.js) says
+# "Parent Email Address".
+HEADER_ALIASES = {"parent email address": "parent email"}
 CSV_COLUMNS = (
     "Parent Title", "Parent First Name", "Parent Surname", "Parent Email",
     "Child 1 First Name", "Child 1 Surname", "Child 1 Tutor Group",
@@ -35,7 +38,7 @@ CSV_COLUMNS = (
     "Child 3 First Name", "Child 3 Surname", "Child 3 Tutor Group",
 )  # fmt: skip
 LIMITS = {"parent_title": 12, "name": 255, "email": 255, "tg": 16, "staff_comment": 65535}
-SORTABLE = {"date_created", "date_updated", "date_approved", "id"}
+SORTABLE = {"date_created", "date_updated", "date_approved", "id", "parent_sname", "child_sname"}
 MAX_UPLOAD_ROWS = 5000
 MAX_BULK_IDS = 5000
 
@@ -269,6 +272,35 @@ def set_status(conn, s: Settings, request_id: int, status: str, actor: str, conf
     return _in_transaction(conn, work)
 
 
+def _suspension_guard(s: Settings, losing: int, keeping: int, what: str, confirmed: bool) -> None:
+    """Removing more auth rows at once than `max_suspensions_per_cycle` (or `max_suspension_fraction` of
+    those with one) needs confirmed=True: Moodle's next user sync would suspend that many parents."""
+    limit, fraction = s.max_suspensions_per_cycle, s.max_suspension_fraction
+    over_count, over_share = losing > limit, losing > fraction * keeping
+    if not losing or not (over_count or over_share) or confirmed:
+        return
+    share = round(100 * losing / keeping) if keeping else 100
+    which = " and ".join(
+        w
+        for w, over in (
+            (f"more than {limit}, the setting max_suspensions_per_cycle", over_count),
+            (
+                f"{share} % of the {keeping} with an auth row, more than max_suspension_fraction's "
+                f"{fraction * 100:g} %",
+                over_share,
+            ),
+        )
+        if over
+    )
+    raise ConfirmationNeeded(
+        f"{losing} {what}, so Moodle's next user sync would suspend up to {losing} parent accounts ({which}). "
+        "Confirm to go ahead; the next cycle will then also refuse to run the sync until it is triggered with "
+        "allow_mass_suspension=true.",
+        would_remove=losing,
+        limit=limit,
+    )
+
+
 def set_status_many(
     conn, s: Settings, request_ids: Sequence[int], status: str, actor: str, confirmed: bool = False
 ) -> list[dict]:
@@ -295,30 +327,9 @@ def set_status_many(
         conn.rollback()  # a read only: no snapshot held while the actions run
     finally:
         cur.close()
-    limit, fraction = s.max_suspensions_per_cycle, s.max_suspension_fraction
-    over_count, over_share = losing > limit, losing > fraction * keeping
-    if losing and (over_count or over_share) and not confirmed:
-        share = round(100 * losing / keeping) if keeping else 100
-        which = " and ".join(
-            w
-            for w, over in (
-                (f"more than {limit}, the setting max_suspensions_per_cycle", over_count),
-                (
-                    f"{share} % of the {keeping} with an auth row, more than max_suspension_fraction's "
-                    f"{fraction * 100:g} %",
-                    over_share,
-                ),
-            )
-            if over
-        )
-        raise ConfirmationNeeded(
-            f"{losing} of these {len(ids)} requests would lose their auth row, so Moodle's next user sync would "
-            f"suspend up to {losing} parent accounts ({which}). "
-            "Confirm to go ahead; the next cycle will then also refuse to run the sync until it is triggered with "
-            "allow_mass_suspension=true.",
-            would_remove=int(losing),
-            limit=limit,
-        )
+    _suspension_guard(
+        s, int(losing), int(keeping), f"of these {len(ids)} requests would lose their auth row", confirmed
+    )
     results = []
     for request_id in ids:
         try:
@@ -402,6 +413,49 @@ def set_staff_comment(conn, s: Settings, request_id: int, text: str, actor: str)
     return _in_transaction(conn, work)
 
 
+# Emails to a parent -------------------------------------------------------------------
+
+
+def email_preview(conn, s: Settings, request_id: int, template_key: str, templates) -> tuple[str, str, str]:
+    """(to, subject, body) of a template filled in from the request, nothing sent."""
+    from include.parent_provisioning import parent_emails
+
+    template = templates.get(template_key)
+    if template is None:
+        raise ActionRefused(f"no email template {template_key!r} (there are: {', '.join(templates)})")
+    row = get_request(conn, s, request_id)
+    if not row:
+        raise ActionRefused(f"request {request_id} does not exist")
+    to = normalise_email(row["parent_email"] or "")
+    if not EMAIL_PATTERN.fullmatch(to):
+        raise ActionRefused("the parent email is not a usable address: correct the request first")
+    subject, body = parent_emails.render(template, row, s.moodle_url)
+    return to, subject, body
+
+
+def email_parent(conn, s: Settings, request_id: int, template_key: str, templates, actor: str, send) -> ActionResult:
+    """Send the template to the request's parent, then log it on the request (who, which, when; no body).
+    A refusal by the mail server is logged too and refused with its kind. send(to, subject, body)."""
+    to, subject, body = email_preview(conn, s, request_id, template_key, templates)
+    name = templates[template_key].name
+    conn.rollback()  # no snapshot held while the mail server answers
+    try:
+        send(to, subject, body)
+    except Exception as exc:  # the SMTP server or the connection: logged on the request, then refused
+        failed = _line(actor, f"Email '{name}' to the parent could not be sent ({type(exc).__name__})")
+        _in_transaction(conn, lambda cur: (_lock_request(cur, s, request_id), _append(cur, s, request_id, failed)))
+        raise ActionRefused(
+            f"the email could not be sent ({type(exc).__name__}): check the smtp_default connection"
+        ) from exc
+
+    def work(cur) -> ActionResult:
+        req = _lock_request(cur, s, request_id)
+        _append(cur, s, request_id, _line(actor, f"Email '{name}' sent to the parent"))
+        return ActionResult(request_id, req["status"], f"email '{name}' sent to the parent")
+
+    return _in_transaction(conn, work)
+
+
 # Bulk upload --------------------------------------------------------------------------
 
 
@@ -416,7 +470,10 @@ class UploadRow:
 def validate_upload(conn, s: Settings, text: str) -> list[UploadRow]:
     """Every row's verdict, before anything is written. A file the CSV reader cannot read (a field
     longer than it takes, a NUL byte, an unclosed quote) is refused with the line, never an error page."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    text = text.lstrip("\ufeff")
+    # Rows pasted from a spreadsheet come tab-separated: the header line tells.
+    delimiter = "\t" if "\t" in text.split("\n", 1)[0] else ","
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     try:
         return _validate_rows(conn, s, reader)
     except csv.Error as exc:
@@ -429,7 +486,10 @@ def validate_upload(conn, s: Settings, text: str) -> list[UploadRow]:
 def _validate_rows(conn, s: Settings, reader: csv.DictReader) -> list[UploadRow]:
     if not reader.fieldnames:
         raise ActionRefused("the file is empty")
-    by_lower = {(name or "").strip().lower(): name for name in reader.fieldnames}
+    by_lower = {}
+    for name in reader.fieldnames:
+        key = (name or "").strip().lower()
+        by_lower[HEADER_ALIASES.get(key, key)] = name
     missing = [c for c in CSV_COLUMNS if c.lower() not in by_lower]
     if missing:
         raise ActionRefused(f"the file has no column {missing[0]!r}; the columns are: {', '.join(CSV_COLUMNS)}")
@@ -534,6 +594,20 @@ def status_counts(conn, s: Settings) -> dict[str, int]:
     return {status: found.get(status, 0) for status in STATUSES} | found
 
 
+def pending_waiting(conn, s: Settings) -> int:
+    """Pending requests received more than `pending_warn_days` ago: parents waiting on staff."""
+    cur = conn.cursor()
+    try:
+        cur.execute(
+            f"SELECT COUNT(*) FROM `{s.requests_table}` WHERE status = 'pending'"
+            " AND date_created < NOW() - INTERVAL %s DAY",
+            (s.pending_warn_days,),
+        )
+        return int(cur.fetchone()[0])
+    finally:
+        cur.close()
+
+
 def list_requests(
     conn,
     s: Settings,
@@ -564,11 +638,15 @@ def list_requests(
             params.append(int(term))
         else:
             like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            where.append(
-                "(parent_email LIKE %s OR CONCAT_WS(' ', parent_fname, parent_sname) LIKE %s"
-                " OR CONCAT_WS(' ', child_fname, child_sname) LIKE %s)"
-            )
-            params += [like, like, like]
+            # The parent, each of the three children, and the comments staff and parents wrote.
+            fields = (
+                "parent_email", "CONCAT_WS(' ', parent_fname, parent_sname)",
+                "CONCAT_WS(' ', child_fname, child_sname)", "CONCAT_WS(' ', child2_fname, child2_sname)",
+                "CONCAT_WS(' ', child3_fname, child3_sname)",
+                "parent_comment", "staff_comment",
+            )  # fmt: skip
+            where.append("(" + " OR ".join(f"{f} LIKE %s" for f in fields) + ")")
+            params += [like] * len(fields)
     if sort not in SORTABLE:
         raise ActionRefused(f"cannot sort by {sort!r}")
     page, per_page = _paging(page, per_page, 500)
@@ -609,6 +687,14 @@ DETAIL_FIELDS = (
     "parent_comment", "date_created", "date_approved", "date_updated", "provisioned_username", "remote_ip_addr",
 )  # fmt: skip
 CHILD_FIELDS = tuple(f"{c}_{f}" for c in ("child", "child2", "child3") for f in ("fname", "sname", "tg"))
+# What staff read on the request screen: the form's words, not the table's column names.
+LABELS = {
+    "id": "Request", "status": "Status", "request_type": "Request type", "parent_title": "Title",
+    "parent_fname": "First name", "parent_sname": "Surname", "parent_email": "Email address",
+    "parent_comment": "Parent's comment", "date_created": "Received", "date_approved": "Approved",
+    "date_updated": "Last changed", "provisioned_username": "Moodle username",
+    "remote_ip_addr": "Sent from (IP address)", "staff_comment": "Staff comment", "system_comment": "History",
+}  # fmt: skip
 SHOWN_FIELDS = DETAIL_FIELDS + CHILD_FIELDS + ("staff_comment", "system_comment")
 
 
@@ -658,13 +744,82 @@ def _paging(page: int, per_page: int, most: int) -> tuple[int, int]:
     return min(max(1, int(page)), MAX_PAGE), min(max(1, int(per_page)), most)
 
 
-def list_auth_rows(conn, s: Settings, page: int = 1, per_page: int = 100) -> tuple[list[dict], int]:
+def _live_joins(s: Settings) -> str:
+    """Joins that find, for each auth row `a`, a live request (approved or provisioned) with its email; an
+    auth row with neither (ORPHANED) has no request standing behind it, so nothing the project does would
+    write it again and staff may remove it. Two equality joins on one materialised list of emails: fast on
+    10,000 rows, where an OR or a correlated subquery would scan the requests once per auth row."""
+    live = (
+        f"(SELECT DISTINCT LOWER(TRIM(parent_email)) AS email FROM `{s.requests_table}`"
+        " WHERE status IN ('approved', 'provisioned'))"
+    )
+    return (
+        f" LEFT JOIN {live} live1 ON live1.email = LOWER(TRIM(a.username))"
+        f" LEFT JOIN {live} live2 ON live2.email = LOWER(TRIM(a.parent_email))"
+    )
+
+
+ORPHANED = "(live1.email IS NULL AND live2.email IS NULL)"
+
+
+def list_auth_rows(
+    conn, s: Settings, page: int = 1, per_page: int = 100, orphaned_only: bool = False
+) -> tuple[list[dict], int]:
+    """A page of the auth table, each row saying whether a live request stands behind it."""
     page, per_page = _paging(page, per_page, 500)
-    total = _dict_rows(conn, f"SELECT COUNT(*) AS n FROM `{s.auth_table}`")[0]["n"]
+    where = ORPHANED if orphaned_only else "1 = 1"
+    joined = f"`{s.auth_table}` a{_live_joins(s)}"
+    total = _dict_rows(conn, f"SELECT COUNT(*) AS n FROM {joined} WHERE {where}")[0]["n"]
     rows = _dict_rows(
         conn,
-        f"SELECT id, username, parent_title, parent_fname, parent_sname, parent_email, request_id"
-        f" FROM `{s.auth_table}` ORDER BY username LIMIT %s OFFSET %s",
+        f"SELECT a.id, a.username, a.parent_title, a.parent_fname, a.parent_sname, a.parent_email, a.request_id,"
+        f" {ORPHANED} AS orphaned FROM {joined} WHERE {where} ORDER BY a.username, a.id LIMIT %s OFFSET %s",
         (per_page, (page - 1) * per_page),
     )
+    for row in rows:
+        row["orphaned"] = bool(row["orphaned"])
     return rows, int(total)
+
+
+def remove_orphaned_auth_rows(
+    conn, s: Settings, ids: Sequence[int], actor: str, confirmed: bool = False
+) -> ActionResult:
+    """Remove auth rows no live request stands behind (checked again in the transaction: a row a request
+    was approved for meanwhile stays). Each removal is a line on the request the row names, when it exists.
+    Many at once need confirming, as bulk de-provisioning does (_suspension_guard)."""
+    ids = sorted({int(i) for i in ids})
+    if not ids:
+        raise ActionRefused("choose the auth rows to remove")
+    if len(ids) > MAX_BULK_IDS:
+        raise ActionRefused(f"at most {MAX_BULK_IDS} auth rows at once")
+    if len(ids) > 1:  # the bulk guard: one row at a time is the choice of that row
+        cur = conn.cursor()
+        try:
+            keeping = sql.rows(cur, f"SELECT COUNT(DISTINCT request_id) FROM `{s.auth_table}`")[0][0]
+            conn.rollback()
+        finally:
+            cur.close()
+        _suspension_guard(s, len(ids), int(keeping), "auth rows would be removed", confirmed)
+
+    def work(cur):
+        cur.execute(
+            f"SELECT a.id, a.request_id FROM `{s.auth_table}` a{_live_joins(s)} WHERE a.id IN ({sql.marks(len(ids))})"
+            f" AND {ORPHANED} FOR UPDATE",
+            ids,
+        )
+        found = [(int(i), int(r or 0)) for i, r in cur.fetchall()]
+        if found:
+            cur.execute(f"DELETE FROM `{s.auth_table}` WHERE id IN ({sql.marks(len(found))})", [i for i, _ in found])
+        for auth_id, request_id in found:
+            if request_id:
+                cur.execute(f"SELECT id FROM `{s.requests_table}` WHERE id = %s FOR UPDATE", (request_id,))
+                if cur.fetchone():
+                    _append(cur, s, request_id, _line(actor, f"removed its orphaned auth row (auth row {auth_id})"))
+        return len(found)
+
+    removed = _in_transaction(conn, work)
+    kept = len(ids) - removed
+    note = f"{removed} orphaned auth row(s) removed" + (
+        f"; {kept} kept: a live request stands behind them" if kept else ""
+    )
+    return ActionResult(0, "", note)

@@ -734,3 +734,27 @@ def request_links(conn, s: Settings, request_id: int) -> list[dict]:
         )
     finally:
         cur.close()
+
+
+def linked_children(conn, s: Settings, parent_ids: Iterable[int]) -> dict[int, list[dict]]:
+    """The children each parent holds the Parent role over through the project's open ledger rows
+    (name and tutor group as Moodle has them), for the authorised users page."""
+    ids = sorted(set(parent_ids))
+    out: dict[int, list[dict]] = {}
+    if not ids or not links_table_exists(conn, s):
+        return out
+    cur = conn.cursor()
+    try:
+        for part in sql.chunks(ids):
+            for row in sql.dict_rows(
+                cur,
+                "SELECT DISTINCT l.parent_userid, l.child_userid, u.firstname, u.lastname, u.department"
+                f" FROM `{s.links_table}` l JOIN `{s.mdl('user')}` u ON u.id = l.child_userid"
+                f" WHERE l.removed_at IS NULL AND l.parent_userid IN ({sql.marks(len(part))})"
+                " ORDER BY u.lastname, u.firstname",
+                part,
+            ):
+                out.setdefault(int(row["parent_userid"]), []).append(row)
+    finally:
+        cur.close()
+    return out

@@ -13,7 +13,9 @@ NEW_ACCOUNT = "I do not currently have a Moodle Account."
 CANNOT_LOG_IN = "I have a Moodle account, but cannot log in."
 CHILDREN_NOT_LINKED = "One or more of my children is not linked correctly to my account (please provide details below)."
 UPLOADED = "Uploaded in a batch via 'Upload Users'"
-REQUEST_TYPES = (NEW_ACCOUNT, CANNOT_LOG_IN, CHILDREN_NOT_LINKED, UPLOADED)
+# The WordPress plugin's REST intake (a batch posted by another system): an upload by another way in.
+UPLOADED_REST = "Uploaded in a batch via the REST API"
+REQUEST_TYPES = (NEW_ACCOUNT, CANNOT_LOG_IN, CHILDREN_NOT_LINKED, UPLOADED, UPLOADED_REST)
 STATUSES = ("pending", "approved", "provisioned", "rejected", "duplicate", "bogus", "unknown", "deleting")
 DEPROVISIONED = ("pending", "rejected", "duplicate", "bogus", "unknown", "deleting")
 

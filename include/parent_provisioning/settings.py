@@ -57,6 +57,8 @@ class Settings:
     max_unlinks_per_cycle: int = 50
     unlink_leavers: bool = False
     notify_emails: tuple[str, ...] = ()
+    pending_warn_days: int = 7  # the Overview counts pending requests older than this
+    moodle_url: str = ""  # Moodle's address (https://moodle.school.example): profile links, parents' emails
 
     @property
     def requests_table(self) -> str:
@@ -200,6 +202,13 @@ def parse(raw: Any) -> Settings:
         values["unlink_leavers"] = raw["unlink_leavers"]
     if "notify_emails" in raw:
         values["notify_emails"] = parse_emails(raw["notify_emails"])
+    if "moodle_url" in raw:
+        url = raw["moodle_url"]
+        if not isinstance(url, str) or not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", url.strip()):
+            raise _fail("moodle_url", f"must be Moodle's address, such as https://moodle.school.example, got {url!r}")
+        values["moodle_url"] = url.strip().rstrip("/")
+    if "pending_warn_days" in raw:
+        values["pending_warn_days"] = _int("pending_warn_days", raw["pending_warn_days"], 1)
     return Settings(**values)
 
 

@@ -120,6 +120,7 @@ def _run_corpus(school, run_cycle, capfd, cases) -> None:
     }
     if os.path.exists(PWNED):
         os.remove(PWNED)
+    previews = _preview(list(rids.values()))
     capfd.readouterr()
 
     dr, states = run_cycle()
@@ -161,6 +162,13 @@ def _run_corpus(school, run_cycle, capfd, cases) -> None:
             wrong.append(f"{case.name}: last comment line {last!r}")
         if linked != expected_ids:
             wrong.append(f"{case.name}: recorded as linked to {linked}, expected {expected_ids}")
+        seen = previews[rid]
+        if (seen["reason_key"], seen["would_provision"]) != (outcome["reason_key"], req["status"] == "provisioned"):
+            wrong.append(
+                f"{case.name}: the match preview said {seen['reason_key']!r}, the cycle {outcome['reason_key']!r}"
+            )
+        if {pupil for _, pupil in seen["links"]} != linked:
+            wrong.append(f"{case.name}: the match preview would link {seen['links']}, the cycle linked {linked}")
         if moodle_links != by_parent[email]:
             wrong.append(f"{case.name}: the parent's links in Moodle {moodle_links}, expected {by_parent[email]}")
         if len(accounts) > 1:
@@ -191,6 +199,18 @@ def _run_corpus(school, run_cycle, capfd, cases) -> None:
             else f"approved: {case.reason_key} ({'; '.join(r.text for r in case.reasons)})"
         )
         record("bad_input", case.name, case.holds, ends, linked)
+
+
+def _preview(request_ids: list[int]) -> dict[int, dict]:
+    """The request screens' match preview of these requests, read before the cycle runs."""
+    from dataclasses import asdict
+
+    from include.parent_provisioning import cycle, moodle_db, settings
+    from include.parent_provisioning.airflow_adapter import connections
+
+    s = settings.load()
+    with connections() as (wp, mdl):
+        return cycle.preview(wp, mdl, s, asdict(moodle_db.check_site(mdl, s)), request_ids)
 
 
 def test_every_bad_request_ends_precisely_and_none_stops_the_others(school, run_cycle, capfd):

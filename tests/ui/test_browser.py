@@ -26,9 +26,27 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's c
 
 
 @pytest.fixture(scope="module")
-def api_server(bed, passwords_file):
+def mailbox():
+    """A loopback SMTP server for the api-server's smtp_default connection: parents' emails land here."""
+    from aiosmtpd.controller import Controller
+
+    from tests.cycle.test_notifications import Inbox
+
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    box.port = controller.port
+    yield box
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def api_server(bed, passwords_file, mailbox):
+    from tests.cycle.test_notifications import smtp_connection
+
     use_settings(bed)
     env = dict(os.environ)
+    env["AIRFLOW_CONN_SMTP_DEFAULT"] = smtp_connection(mailbox.port)
     subprocess.run([AIRFLOW, "dags", "reserialize"], env=env, check=True, capture_output=True, timeout=180)
     port = free_port()
     log = open(ARTIFACTS.mkdir(exist_ok=True) or ARTIFACTS / "api-server.log", "w")  # noqa: SIM115
@@ -93,7 +111,8 @@ def test_staff_approve_and_force_a_cycle_in_a_real_browser(api_server, fresh):
         page.get_by_role("link", name="Parent provisioning").first.click(timeout=30000)
         page.wait_for_url("**/plugin/parent-provisioning**")
         frame = page.frame_locator("iframe")
-        expect(frame.locator("h1")).to_have_text("Parent provisioning", timeout=30000)
+        expect(frame.locator("h1")).to_contain_text("Parent provisioning", timeout=30000)
+        expect(frame.locator("h1")).to_contain_text("2 pending")  # the badge: the pending count
         page.screenshot(path=str(shots / "1-overview.png"))
 
         frame.get_by_role("link", name="Requests").click()
@@ -119,3 +138,43 @@ def test_staff_approve_and_force_a_cycle_in_a_real_browser(api_server, fresh):
         expect(page.get_by_text("moodle_parent_provisioning").first).to_be_visible(timeout=30000)
         page.wait_for_timeout(1500)
         page.screenshot(path=str(shots / "6-airflow-run.png"))
+
+
+def test_the_match_preview_and_an_email_to_the_parent_in_a_real_browser(api_server, mailbox, fresh):
+    from playwright.sync_api import expect, sync_playwright
+
+    use_settings(fresh)
+    school = School(fresh)
+    school.pupil("Amy", "Lee", "7RB")
+    school.pupil("Bo", "Lee", "9KM")
+    rid = school.request(
+        "grace.lee@example.org", [("Amy", "Lee", "7RB"), ("Bo", "Lee", "9MK")], status="pending", auth=False,
+        fname="Grace", sname="Lee",
+    )  # fmt: skip
+    shots = ARTIFACTS / "screens"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p, chromium(p) as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{api_server}/")
+        page.wait_for_url("**/auth/login**", timeout=30000)
+        page.fill("input[name=username]", "ops")
+        page.fill("input[name=password]", PASSWORDS["ops"])
+        page.locator("button[type=submit]").click()
+        page.wait_for_url(f"{api_server}/**", timeout=30000)
+        page.goto(f"{api_server}/parent-provisioning/requests/{rid}")
+        preview = page.locator("#match-preview")
+        expect(preview).to_be_visible(timeout=30000)
+        expect(page.get_by_text("Would not be provisioned")).to_be_visible()
+        expect(page.get_by_role("cell", name="Amy Lee (7RB), Moodle user", exact=False)).to_be_visible()
+        expect(page.get_by_text("child 2 (9MK) matches no pupil", exact=False)).to_be_visible()
+        page.screenshot(path=str(shots / "7-match-preview.png"), clip={"x": 0, "y": 0, "width": 1400, "height": 880})
+
+        page.get_by_label("Template").select_option(label="Details not on file")
+        page.get_by_role("button", name="Preview").click()
+        expect(page.get_by_label("Email preview")).to_contain_text("Dear Mrs Lee")
+        page.screenshot(path=str(shots / "8-email-preview.png"), full_page=True)
+        page.get_by_role("button", name="Send this email").click()
+        expect(page.get_by_role("status")).to_contain_text("email 'Details not on file' sent to the parent")
+    [(to, message)] = mailbox.received[-1:]
+    assert to == ["grace.lee@example.org"] and message["Subject"] == "Your Moodle account request"
+    assert "Email 'Details not on file' sent to the parent (by ops" in school.req(rid)["system_comment"]

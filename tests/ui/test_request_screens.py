@@ -270,6 +270,74 @@ def test_upload_shows_verdicts_first_then_writes(client, school):
     assert [r["verdict"] for r in api["rows"]] == ["duplicate", "invalid"] and api["written"] is None
 
 
+def test_search_finds_every_child_and_the_comments_and_the_queue_sorts_by_surname(client, school):
+    from include.parent_provisioning.requests import UPLOADED_REST
+
+    first = school.request("zoe.adams@example.org", [("Amy", "Adams", "7RB"), ("Bo", "Quill", "8CD")], sname="Zeta")
+    second = school.request(
+        "yan.brook@example.org", [("Cy", "Brook", "7RB"), ("Di", "Brook", "8CD"), ("Ed", "Vantongeren", "9KM")],
+        sname="Alpha", request_type=UPLOADED_REST,
+    )  # fmt: skip
+    login(client, "ops")
+    token = csrf_of(client.get(f"{BASE}/requests").text)
+    client.post(f"{BASE}/requests/{first}/staff-comment", data={"csrf": token, "comment": "phoned about Marjoribanks"})
+
+    def found(q: str) -> list[int]:
+        return [r["id"] for r in client.post(f"{BASE}/api/requests/search", json={"q": q}).json()["requests"]]
+
+    assert found("Bo Quill") == [first]  # child 2
+    assert found("Vantongeren") == [second]  # child 3
+    assert found("Marjoribanks") == [first]  # the staff comment
+    by_surname = client.get(f"{BASE}/api/requests", params={"sort": "parent_sname", "dir": "asc"}).json()
+    assert [r["id"] for r in by_surname["requests"]] == [second, first]
+    rest = client.get(f"{BASE}/api/requests", params={"type": UPLOADED_REST}).json()["requests"]
+    assert [r["id"] for r in rest] == [second]
+    assert "Uploaded in a batch via the REST API" in html.unescape(client.get(f"{BASE}/requests").text)
+
+
+# The WordPress plugin's upload template (its js/upload-users.js grid): "Parent Email Address".
+PLUGIN_TEMPLATE = (
+    "Parent Title", "Parent First Name", "Parent Surname", "Parent Email Address", "Child 1 First Name",
+    "Child 1 Surname", "Child 1 Tutor Group", "Child 2 First Name", "Child 2 Surname", "Child 2 Tutor Group",
+    "Child 3 First Name", "Child 3 Surname", "Child 3 Tutor Group",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "how, text",
+    [
+        ("the plugin's template as CSV", ",".join(PLUGIN_TEMPLATE) + "\nMrs,Ann,Lee,ann.lee@example.org,Amy,Lee,7RB"
+         ",Bo,Lee,9KM,,,\n"),
+        ("rows pasted from a spreadsheet (tab-separated)", "\t".join(PLUGIN_TEMPLATE) + "\nMrs\tAnn\tLee\t"
+         "ann.lee@example.org\tAmy\tLee\t7RB\tBo\tLee\t9KM\t\t\t\n"),
+        ("this project's columns, tab-separated", "\t".join(m.CSV_COLUMNS) + "\nMrs\tAnn\tLee\tann.lee@example.org"
+         "\tAmy\tLee\t7RB\tBo\tLee\t9KM\t\t\t\n"),
+    ],
+)  # fmt: skip
+def test_an_upload_takes_the_plugins_template_and_rows_pasted_from_a_spreadsheet(client, school, how, text):
+    login(client, "ops")
+    api = client.post(f"{BASE}/api/upload", json={"csv": text, "commit": True}).json()
+    assert [r["verdict"] for r in api["rows"]] == ["approved"], (how, api)
+    [row] = school.wp_rows("SELECT * FROM {req}")
+    assert (row["parent_email"], row["child_fname"], row["child2_tg"], row["status"]) == (
+        "ann.lee@example.org", "Amy", "9KM", "approved"
+    )  # fmt: skip
+
+
+def test_rows_pasted_into_the_upload_page_are_checked_then_written(client, school):
+    pasted = "\t".join(PLUGIN_TEMPLATE) + "\nMrs\tAnn\tLee\tann.lee@example.org\tAmy\tLee\t7RB\t\t\t\t\t\t\n"
+    login(client, "ops")
+    token = csrf_of(client.get(f"{BASE}/upload").text)
+    preview = client.post(f"{BASE}/upload/preview", data={"csrf": token, "pasted": pasted})
+    assert preview.status_code == 200 and "ann.lee@example.org" in preview.text
+    assert school.wp_rows("SELECT * FROM {req}") == []
+    text = html.unescape(re.search(r'name="csv_text" value="([^"]*)"', preview.text).group(1))
+    done = client.post(f"{BASE}/upload/commit", data={"csrf": token, "csv_text": text}, follow_redirects=True)
+    assert "Uploaded: 1 approved" in done.text
+    nothing = client.post(f"{BASE}/upload/preview", data={"csrf": token, "pasted": " "}, follow_redirects=True)
+    assert "choose a CSV file to upload, or paste the rows" in html.unescape(nothing.text)
+
+
 def test_each_request_shows_its_links_as_the_ledger_has_them_and_the_overview_the_leavers(client, fresh, run_cycle):
     from tests.cycle.test_revocation import staff
 

@@ -118,6 +118,29 @@ def _ledger(request_id: int) -> tuple[list[dict], str]:
     return links, ""
 
 
+PREVIEWED = ("pending", "approved")  # the statuses a match preview is shown for
+
+
+def previews(rows: list[dict]) -> tuple[dict[int, dict], str]:
+    """The match preview (cycle.preview) of the pending and approved ones among `rows`, and why it could
+    not be made (Moodle's database unreachable, the site not set up): the page still shows the requests."""
+    from dataclasses import asdict
+
+    from include.parent_provisioning import cycle, moodle_db
+
+    ids = [int(r["id"]) for r in rows if r["status"] in PREVIEWED]
+    if not ids:
+        return {}, ""
+    try:
+        s = load_settings()
+        with wordpress() as wp, moodle() as mdl:
+            return cycle.preview(wp, mdl, s, asdict(moodle_db.check_site(mdl, s)), ids), ""
+    except moodle_db.SiteError as exc:
+        return {}, f"the match preview cannot be made: {exc}"
+    except Exception as exc:  # the page still shows the requests; the preview says why it is missing
+        return {}, f"the match preview could not be made: Moodle's database did not answer ({type(exc).__name__})"
+
+
 def run_url(run_id: str) -> str:
     from urllib.parse import quote
 
@@ -175,6 +198,7 @@ def overview(request: Request, user: UiUser = Depends(current_user)):
     s = load_settings()
     with wordpress() as conn:
         counts = m.status_counts(conn, s)
+        waiting = m.pending_waiting(conn, s)
         cycles = m.recent_cycles(conn, s)
         attention = m.needing_attention(conn, s)
     for c in cycles:
@@ -190,6 +214,8 @@ def overview(request: Request, user: UiUser = Depends(current_user)):
         user,
         "overview",
         counts=counts,
+        waiting=waiting,
+        warn_days=s.pending_warn_days,
         cycles=cycles,
         attention=attention,
         leavers_cycle=latest,
@@ -237,6 +263,7 @@ def requests_search(
 def _requests_view(request: Request, user: UiUser, status, type, q, sort, dir, page) -> HTMLResponse:  # noqa: A002
     rows, total = _query_requests(status, type, q, sort, dir, page, 50)
     f = {"status": status, "type": type, "q": q, "sort": sort, "dir": dir, "page": page}
+    matches, match_error = previews(rows)
 
     def page_url(n: int) -> str:  # without a search term only: with one, the pager posts the form again
         return f"{URL_PREFIX}/requests?{urlencode({**{k: v for k, v in f.items() if k != 'q'}, 'page': n})}"
@@ -261,6 +288,8 @@ def _requests_view(request: Request, user: UiUser, status, type, q, sort, dir, p
         types=REQUEST_TYPES,
         bulk=bulk,
         bulk_statuses=[st for st in DEPROVISIONED if st != "deleting"],
+        matches=matches,
+        match_error=match_error,
     )
 
 
@@ -275,6 +304,8 @@ def request_page(request: Request, request_id: int, user: UiUser = Depends(requi
     asked = request.query_params.get("confirm_status", "")
     confirming = asked if asked in STATUS_ACTIONS and r["status"] == "provisioned" else None
     links, ledger_error = _ledger(request_id)
+    preview, preview_error = previews([r])
+    email = _email_preview(request_id, request.query_params.get("email", "")) if user.can_act else None
     return _render(
         request,
         "request.html",
@@ -282,19 +313,59 @@ def request_page(request: Request, request_id: int, user: UiUser = Depends(requi
         "requests",
         r=r,
         fields=DETAIL_FIELDS,
+        labels=m.LABELS,
         outcomes=outcomes,
         status_actions=STATUS_ACTIONS,
         confirming=confirming,
         links=links,
         ledger_error=ledger_error,
+        preview=preview.get(request_id),
+        preview_error=preview_error,
+        email=email,
     )
 
 
-@app.get("/auth-users", response_class=HTMLResponse)
-def auth_users_page(request: Request, page: int = 1, user: UiUser = Depends(require_personal_data)):
+def _templates():
+    from include.parent_provisioning import parent_emails
+
+    try:
+        return parent_emails.load(), ""
+    except parent_emails.TemplateError as exc:
+        return {}, str(exc)
+
+
+def _email_preview(request_id: int, key: str) -> dict:
+    """The email section of a request's screen: the templates, and the one asked for filled in."""
+    templates, error = _templates()
+    shown = {"templates": {k: t.name for k, t in templates.items()}, "key": key, "error": error}
+    if key and not error:
+        try:
+            s = load_settings()
+            with wordpress() as conn:
+                shown["to"], shown["subject"], shown["body"] = m.email_preview(conn, s, request_id, key, templates)
+        except m.ActionRefused as exc:
+            shown["error"] = str(exc)
+    return shown
+
+
+def _send_email(request_id: int, key: str, actor: str) -> m.ActionResult:
+    from include.parent_provisioning import parent_emails
+
+    templates, error = _templates()
+    if error:
+        raise m.ActionRefused(error)
     s = load_settings()
     with wordpress() as conn:
-        rows, total = m.list_auth_rows(conn, s, page, 100)
+        return m.email_parent(conn, s, request_id, key, templates, actor, parent_emails.send)
+
+
+@app.get("/auth-users", response_class=HTMLResponse)
+def auth_users_page(request: Request, page: int = 1, orphaned: int = 0, user: UiUser = Depends(require_personal_data)):
+    s = load_settings()
+    with wordpress() as conn:
+        rows, total = m.list_auth_rows(conn, s, page, 100, orphaned_only=bool(orphaned))
+    moodle_error = _with_moodle_accounts(s, rows)
+    params = request.query_params
     return _render(
         request,
         "auth_users.html",
@@ -304,7 +375,44 @@ def auth_users_page(request: Request, page: int = 1, user: UiUser = Depends(requ
         total=total,
         page_no=page,
         pages=max(1, math.ceil(total / 100)),
+        orphaned=bool(orphaned),
+        moodle_error=moodle_error,
+        moodle_url=s.moodle_url,
+        bulk={"ids": params.get("bulk_ids", ""), "confirm": params.get("confirm") == "1"},
     )
+
+
+def _with_moodle_accounts(s, rows: list[dict]) -> str:
+    """Each auth row with its Moodle account (id, suspended) and the children the project linked to it;
+    why they could not be read, if Moodle's database did not answer (the page still lists the rows)."""
+    from include.parent_provisioning import moodle_db
+
+    try:
+        with moodle() as mdl:
+            site = moodle_db.check_site(mdl, s)
+            accounts = moodle_db.find_accounts(mdl, s, site, {r["username"].strip().lower() for r in rows})
+            children = moodle_db.linked_children(mdl, s, {a.id for a in accounts.values()})
+    except Exception as exc:  # the auth rows are WordPress's: shown whatever Moodle says
+        return f"Moodle's accounts could not be read ({type(exc).__name__})"
+    for r in rows:
+        account = accounts.get(r["username"].strip().lower())
+        r["account"] = {"id": account.id, "suspended": account.suspended, "auth": account.auth} if account else None
+        r["children"] = children.get(account.id, []) if account else []
+    return ""
+
+
+@app.post("/auth-users/remove", dependencies=[Depends(check_csrf)])
+def remove_auth_rows_action(ids: str = Form(""), confirm: str = Form(""), user: UiUser = Depends(require_actor)):
+    """Remove orphaned auth rows (no approved or provisioned request has their email), one or many."""
+    try:
+        s = load_settings()
+        with wordpress() as conn:
+            result = m.remove_orphaned_auth_rows(conn, s, _ids(ids), user.name, confirmed=confirm == "yes")
+    except m.ConfirmationNeeded as exc:
+        return _back("/auth-users", str(exc), error=True, extra={"orphaned": "1", "bulk_ids": ids, "confirm": "1"})
+    except m.ActionRefused as exc:
+        return _back("/auth-users", str(exc), error=True, extra={"orphaned": "1"})
+    return _back("/auth-users", result.message, extra={"orphaned": "1"})
 
 
 @app.get("/upload", response_class=HTMLResponse)
@@ -384,6 +492,16 @@ def child_action(
     )
 
 
+@app.post("/requests/{request_id}/email", dependencies=[Depends(check_csrf)])
+def email_action(request_id: int, template: str = Form(""), user: UiUser = Depends(require_actor)):
+    """Send the previewed template to the parent; the request's history records it."""
+    try:
+        result = _send_email(request_id, template, user.name)
+    except m.ActionRefused as exc:
+        return _back(f"/requests/{request_id}", str(exc), error=True)
+    return _back(f"/requests/{request_id}", f"Request {request_id}: {result.message}")
+
+
 @app.post("/requests/{request_id}/staff-comment", dependencies=[Depends(check_csrf)])
 def comment_action(request_id: int, comment: str = Form(""), user: UiUser = Depends(require_actor)):
     return _act(f"/requests/{request_id}", lambda conn, s: m.set_staff_comment(conn, s, request_id, comment, user.name))
@@ -430,11 +548,14 @@ def _validated_and_written(text: str, actor: str, remote_ip: str) -> tuple[list,
 @app.post("/upload/preview", response_class=HTMLResponse)
 async def upload_preview(request: Request, user: UiUser = Depends(require_actor)):
     form = await _form_after_login(request)
-    file = form.get("file")
+    file, pasted = form.get("file"), form.get("pasted")
     try:
-        if file is None or isinstance(file, str):
-            raise m.ActionRefused("choose a CSV file to upload")
-        text = _upload_text(await file.read(UPLOAD_LIMIT + 1))
+        if isinstance(pasted, str) and pasted.strip():  # rows pasted from a spreadsheet: tab-separated
+            text = _upload_text(pasted.encode())
+        elif file is None or isinstance(file, str) or not file.filename:
+            raise m.ActionRefused("choose a CSV file to upload, or paste the rows with their header row")
+        else:
+            text = _upload_text(await file.read(UPLOAD_LIMIT + 1))
         rows = await run_in_threadpool(_validated, text)
     except m.ActionRefused as exc:
         return _back("/upload", str(exc), error=True)
@@ -516,6 +637,17 @@ def api_list(
     if "q" in request.query_params:
         raise HTTPException(400, SEARCH_IN_URL)
     rows, total = _query_requests(status, type, "", sort, dir, page, per_page)
+    return _listed(rows, total, page)
+
+
+def _listed(rows: list[dict], total: int, page: int) -> dict:
+    """A page of the queue; each pending or approved request with its match preview's verdict."""
+    found, error = previews(rows)
+    for r in rows:
+        if r["status"] in PREVIEWED:
+            seen = found.get(int(r["id"]))
+            r["match"] = {"would_provision": seen["would_provision"], "reason_key": seen["reason_key"],
+                          "existing_account": seen["existing_account"]} if seen else {"error": error}  # fmt: skip
     return {"total": total, "page": page, "requests": jsonable(rows)}
 
 
@@ -533,13 +665,48 @@ class Search(BaseModel):
 def api_search(body: Search, user: UiUser = Depends(require_personal_data)):
     """GET /api/requests with a search term, the term in the body: never in a URL, so never logged."""
     rows, total = _query_requests(body.status, body.type, body.q, body.sort, body.dir, body.page, body.per_page)
-    return {"total": total, "page": body.page, "requests": jsonable(rows)}
+    return _listed(rows, total, body.page)
 
 
 @app.get("/api/requests/{request_id}")
 def api_get(request_id: int, user: UiUser = Depends(require_personal_data)):
     r, outcomes = _request_with_cycles(request_id)
     return {"request": jsonable(r), "cycles": jsonable(outcomes)}
+
+
+class EmailBody(BaseModel):
+    template: str
+    send: bool = False
+
+
+@app.post("/api/requests/{request_id}/email")
+def api_email(request_id: int, body: EmailBody, user: UiUser = Depends(require_actor)):
+    """The template filled in from the request; sent (and logged on the request) when send is true."""
+    shown = _email_preview(request_id, body.template)
+    if shown["error"]:
+        return _api_refusal(m.ActionRefused(shown["error"]))
+    sent = False
+    if body.send:
+        try:
+            _send_email(request_id, body.template, user.name)
+        except m.ActionRefused as exc:
+            return _api_refusal(exc)
+        sent = True
+    return {"to": shown["to"], "subject": shown["subject"], "body": shown["body"], "sent": sent}
+
+
+@app.get("/api/requests/{request_id}/preview")
+def api_preview(request_id: int, user: UiUser = Depends(require_personal_data)):
+    """What the next cycle would do with a pending or approved request (as if approved now)."""
+    r, _ = _request_with_cycles(request_id)
+    if r["status"] not in PREVIEWED:
+        raise HTTPException(
+            409, f"request {request_id} is {r['status']}: only pending and approved requests are previewed"
+        )
+    found, error = previews([r])
+    if error:
+        return JSONResponse({"error": error}, status_code=503)
+    return found[request_id]
 
 
 @app.post("/api/requests/{request_id}/status")
