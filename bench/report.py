@@ -11,7 +11,8 @@ TARGETS = {
 }
 MOODLE_TASKS = ("sync_users", "send_passwords")
 TASK_ORDER = (
-    "check", "collect", "sync_users", "link_children", "send_passwords", "mark", "unlink_children", "report", "notify",
+    "check", "collect", "sync_users", "link_children", "send_passwords", "mark", "email_parents", "unlink_children",
+    "report", "notify",
 )  # fmt: skip
 
 
@@ -417,7 +418,8 @@ def _stack(results: dict, runs: list[dict]) -> list[str]:
     small, big = stack[0], stack[-1]
     out += [
         "",
-        f"The wait between tasks is the topology's per-task overhead: {small['waits_s']:.1f} s over nine tasks at "
+        f"The wait between tasks is the topology's per-task overhead: {small['waits_s']:.1f} s over "
+        f"{len(small['tasks'])} tasks at "
         f"{small['size']:,} requests and {big['waits_s']:.1f} s at {big['size']:,}, whatever the size, since no "
         "task waits for data: it is bounded by the scheduler's loop (it queues a task once its upstream task's "
         "state reaches the database), Celery handing the message to a free worker, and the worker forking the "

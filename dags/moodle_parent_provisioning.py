@@ -13,6 +13,7 @@ provisioning cycle.
 | `link_children` | each child matched among pupils only, and never when a suspended or non-pupil account has the same name (a guess); the Parent role assigned in the child's user context and each static context, never twice |
 | `send_passwords` | Moodle's `\\core\\task\\send_new_user_passwords_task`, only if new accounts were created |
 | `mark` | provisioned requests marked; the others keep `approved` with their reasons; a request staff changed after `link_children` read it is left as staff left it (`changed_during_cycle`); one comment line per request per run |
+| `email_parents` | only when a parents' email template has `send_when` (none has by default): the parent of each request just provisioned, or kept back for the first time for what they wrote about a child, gets that template; each sent once |
 | `unlink_children` | takes away each parent-child link (and static-context link) the project made whose every justifying request is gone: rejected, duplicate, bogus, unknown, back to pending, or corrected to another child; a link made by hand in Moodle is never removed; refuses more than `max_unlinks_per_cycle` at once; lists the leavers (children no longer pupils), removed only with `unlink_leavers` |
 | `report` | the cycle's summary: counts, the failed requests' ids grouped by reason codes |
 | `notify` | the summary emailed to the `notify_emails` setting (ids and reason codes, no names) |
@@ -311,6 +312,27 @@ with CycleDAG(
             except cycle.UnlinkRefused as exc:
                 raise AirflowFailException(str(exc)) from exc
 
+    # Outside the cycle lock (it neither takes nor releases it): it sends only for this run's marked
+    # outcomes, and a mail server's trouble must never hold back the rest of the cycle or the next one.
+    @task(multiple_outputs=False, on_failure_callback=[task_failed])
+    def email_parents(marked: dict) -> dict:
+        """Parents told their account is ready, or what to put right, when a template asks for it (off by
+        default; README: "Emails to parents"). Counts only in the log."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from include.parent_provisioning import cycle, parent_emails
+
+        run_id, _, dry_run = _params()
+        if dry_run:
+            return {"skipped": "dry run"}
+        s = load_settings()
+        try:
+            templates = parent_emails.load()
+        except parent_emails.TemplateError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        with connections(moodle=False) as (wp, _):
+            return cycle.email_parents(wp, s, run_id, templates, parent_emails.send)
+
     @task(multiple_outputs=False)
     def report(collected: dict, synced: dict, linked: dict, passwords: dict, unlinked: dict) -> dict:
         """The cycle's summary for ops: counts, and the failed requests' ids by reason codes."""
@@ -343,13 +365,13 @@ with CycleDAG(
         return summary
 
     @task(multiple_outputs=False)
-    def notify(summary: dict) -> dict:
+    def notify(summary: dict, emailed: dict) -> dict:
         """The summary emailed to ops; a mail failure retries here and never touches `report`."""
         from include.parent_provisioning import notify as mail
 
         if summary.get("dry_run"):
             return {"skipped": "dry run"}
-        return mail.send_summary(summary)
+        return mail.send_summary({**summary, "parent_emails": emailed})
 
     site = check()
     collected = collect(site)
@@ -359,4 +381,5 @@ with CycleDAG(
     marked = mark(linked, passwords)
     unlinked = unlink_children(site, linked)
     marked >> unlinked  # after the requests are marked: a refused unlinking holds back no new parent
-    notify(report(collected, synced, linked, passwords, unlinked))
+    emailed = email_parents(marked)
+    notify(report(collected, synced, linked, passwords, unlinked), emailed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import smtplib
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
@@ -364,6 +365,68 @@ def adopt_links(wp, mdl, s: Settings, site: dict, run_id: str, dry_run: bool) ->
         ],
     }
     log.info("adoption: %s", {k: v for k, v in result.items() if k != "unjustified_assignments"})
+    return result
+
+
+# What a parent can put right (the "kept_back" email asks them to): what they wrote about a child.
+PARENT_FIXABLE = frozenset({"child_not_found", "child_ambiguous", "child_incomplete", "no_first_child"})
+
+
+class ParentEmailError(RuntimeError):
+    """The mail server refused a parent's email; the message has the request id and the counts, no address."""
+
+
+def email_parents(wp, s: Settings, run_id: str, templates: dict, send) -> dict:
+    """The cycle's own emails to parents, when a template has `send_when` (none has by default): once a
+    request is provisioned, or kept back for the first time for a reason the parent can put right (not again
+    while the reason stays the same). Each email is recorded on its outcome and as a line on the request once
+    sent, so a retry sends only what is left. send(to, subject, body); counts only come back (for XCom)."""
+    from include.parent_provisioning import parent_emails
+    from include.parent_provisioning.requests import EMAIL_PATTERN, normalise_email
+
+    chosen = {t.send_when: t for t in templates.values() if t.send_when}
+    result = {"sent": 0, "provisioned": 0, "kept_back": 0, "refused": 0, "no_usable_address": 0}
+    if not chosen:
+        return result
+    outcomes = [o for o in wordpress.run_outcomes(wp, s, run_id) if o["marked_outcome"] and not o["parent_emailed"]]
+    past = wordpress.history(wp, s, run_id, [int(o["request_id"]) for o in outcomes])
+    due: list[tuple[int, str]] = []
+    for o in outcomes:
+        rid = int(o["request_id"])
+        if o["marked_outcome"] == "provisioned":
+            due.append((rid, "provisioned"))
+        elif (
+            set(o["reason_key"].split(",")) & PARENT_FIXABLE and (past.get(rid) or [("", "")])[-1][1] != o["reason_key"]
+        ):
+            due.append((rid, "kept_back"))
+    due = [(rid, when) for rid, when in due if when in chosen]
+    rows = {int(r["id"]): r for r in wordpress.requests_by_id(wp, s, [rid for rid, _ in due])}
+    wp.rollback()  # no snapshot held while the mail server answers
+    for rid, when in due:
+        row, template = rows.get(rid), chosen[when]
+        to = normalise_email((row or {}).get("parent_email") or "")
+        if not EMAIL_PATTERN.fullmatch(to):
+            result["no_usable_address"] += 1
+            continue
+        subject, body = parent_emails.render(template, row, s.moodle_url)
+        now = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        try:
+            send(to, subject, body)
+        except smtplib.SMTPRecipientsRefused:  # this address only: said on the request, never tried again
+            line = f"{now} Email '{template.name}' to the parent refused by the mail server (Airflow run {run_id})"
+            wordpress.record_parent_email(wp, s, run_id, rid, f"refused:{template.key}"[:64], line)
+            result["refused"] += 1
+            continue
+        except Exception as exc:  # smtplib's messages carry the address: never into the task log
+            raise ParentEmailError(
+                f"the mail server did not take the email to request {rid}'s parent ({type(exc).__name__}); "
+                f"{result['sent']} sent before it; the retry sends the rest"
+            ) from None
+        line = f"{now} Email '{template.name}' sent to the parent by Airflow run {run_id}"
+        wordpress.record_parent_email(wp, s, run_id, rid, template.key, line)
+        result["sent"] += 1
+        result[when] += 1
+    log.info("emails to parents: %s", result)
     return result
 
 

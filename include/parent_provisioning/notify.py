@@ -73,6 +73,9 @@ def summary_email(summary: dict, url: str) -> Email:
         ("Links made", summary.get("links_made", 0)),
         ("Links removed", summary.get("links_removed", 0)),
     ]
+    parents = summary.get("parent_emails") or {}
+    if parents.get("sent") or parents.get("refused"):  # only when a school turned the cycle's emails on
+        rows.append(("Emails to parents (sent / refused)", f"{parents.get('sent', 0)} / {parents.get('refused', 0)}"))
     sections = []
     failed = summary.get("failed") or {}
     if failed:

@@ -32,12 +32,21 @@ class TemplateError(ValueError):
     """The templates Variable is not usable: the message says what to fix."""
 
 
+# When the cycle itself sends a template (off unless a template says so, one template each):
+SEND_WHEN = {
+    "provisioned": "the cycle provisioned the request: the parent's account is ready",
+    "kept_back": "the cycle kept the request back for the first time for what the parent wrote about a child "
+    "(no pupil, several, a child only partly filled in): the parent can put it right",
+}
+
+
 @dataclass(frozen=True)
 class Template:
     key: str
     name: str
     subject: str
     body: str
+    send_when: str = ""  # "" (only by staff), or a key of SEND_WHEN
 
 
 DEFAULTS = {
@@ -85,8 +94,11 @@ def parse(raw: str | None) -> dict[str, Template]:
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", key):
             raise TemplateError(f"template key {key!r}: lower-case letters, digits and _ only")
         base = templates.get(key)
-        if not isinstance(value, dict) or set(value) - {"name", "subject", "body"}:
-            raise TemplateError(f"template {key!r} must be an object with name, subject and body")
+        if not isinstance(value, dict) or set(value) - {"name", "subject", "body", "send_when"}:
+            raise TemplateError(f"template {key!r} must be an object with name, subject, body (and send_when)")
+        send_when = value.get("send_when", base.send_when if base else "") or ""
+        if send_when not in ("", *SEND_WHEN):
+            raise TemplateError(f"template {key!r}: send_when must be one of {', '.join(SEND_WHEN)}, or left out")
         fields = {f: value.get(f, getattr(base, f) if base else None) for f in ("name", "subject", "body")}
         for field, text in fields.items():
             if not isinstance(text, str) or not text.strip():
@@ -99,7 +111,10 @@ def parse(raw: str | None) -> dict[str, Template]:
                 f"template {key!r} uses {{{{{unknown[0]}}}}}, which is not a placeholder "
                 f"(they are: {', '.join(PLACEHOLDERS)})"
             )
-        templates[key] = Template(key, fields["name"].strip(), fields["subject"].strip(), fields["body"])
+        templates[key] = Template(key, fields["name"].strip(), fields["subject"].strip(), fields["body"], send_when)
+    twice = [w for w in SEND_WHEN if sum(t.send_when == w for t in templates.values()) > 1]
+    if twice:
+        raise TemplateError(f"more than one template has send_when {twice[0]!r}: the cycle sends one")
     return templates
 
 

@@ -52,6 +52,7 @@ def own_tables_sql(s: Settings) -> list[str]:
   `comment_line` mediumtext NULL,
   `marked_outcome` varchar(32) NULL,
   `fingerprint` char(64) NULL,
+  `parent_emailed` varchar(64) NULL,
   `updated_at` datetime NOT NULL,
   PRIMARY KEY (`id`),
   UNIQUE KEY `run_request` (`run_id`, `request_id`),
@@ -89,7 +90,10 @@ def missing_tables(conn, s: Settings) -> list[str]:
 
 
 # Columns added to the project's own tables since their first release: (table property, column, definition).
-ADDED_COLUMNS = (("outcomes_table", "fingerprint", "char(64) NULL AFTER `marked_outcome`"),)
+ADDED_COLUMNS = (
+    ("outcomes_table", "fingerprint", "char(64) NULL AFTER `marked_outcome`"),
+    ("outcomes_table", "parent_emailed", "varchar(64) NULL AFTER `fingerprint`"),
+)
 
 
 def upgrade_own_tables(conn, s: Settings) -> list[str]:
@@ -376,10 +380,32 @@ def run_outcomes(conn, s: Settings, run_id: str) -> list[dict]:
         return sql.dict_rows(
             cur,
             f"SELECT request_id, outcome, needs_account, reasons, reason_key, parent_userid, linked_children,"
-            f" attempt, needs_attention, marked_outcome, fingerprint FROM `{s.outcomes_table}` WHERE run_id = %s"
+            f" attempt, needs_attention, marked_outcome, fingerprint, parent_emailed FROM `{s.outcomes_table}`"
+            " WHERE run_id = %s"
             " ORDER BY request_id",
             (run_id,),
         )
+    finally:
+        cur.close()
+
+
+def record_parent_email(conn, s: Settings, run_id: str, request_id: int, template_key: str, line: str) -> None:
+    """This run emailed this request's parent (so a retry does not again), and the request's line saying so."""
+    cur = conn.cursor()
+    try:
+        cur.execute(
+            f"UPDATE `{s.outcomes_table}` SET parent_emailed = %s WHERE run_id = %s AND request_id = %s",
+            (template_key, run_id, request_id),
+        )
+        cur.execute(
+            f"UPDATE `{s.requests_table}` SET system_comment = CONCAT_WS('\\n', NULLIF(system_comment, ''), %s)"
+            " WHERE id = %s",
+            (line, request_id),
+        )
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
     finally:
         cur.close()
 

@@ -37,7 +37,18 @@ def test_a_schools_templates_replace_or_add_and_every_mistake_names_its_key():
         ('{"x": {"name": "X", "subject": "S", "body": "{{password}}"}}', "{{password}}, which is not a placeholder"),
         ('{"x": {"name": "X", "subject": "S", "body": "b", "html": "<b>"}}', "must be an object with name"),
         ("{", "is not JSON"),
+        ('{"generic_fixed": {"send_when": "nightly"}}', "send_when must be one of provisioned, kept_back"),
+        (
+            '{"generic_fixed": {"send_when": "provisioned"}, "forgotten_password": {"send_when": "provisioned"}}',
+            "more than one template has send_when 'provisioned'",
+        ),
     ]:
         with pytest.raises(pe.TemplateError, match=None) as info:
             pe.parse(raw)
         assert said in str(info.value), (raw, str(info.value))
+
+
+def test_the_cycle_sends_nothing_unless_a_template_says_when():
+    assert {t.send_when for t in pe.parse(None).values()} == {""}
+    mine = pe.parse('{"generic_fixed": {"send_when": "provisioned"}}')
+    assert mine["generic_fixed"].send_when == "provisioned"

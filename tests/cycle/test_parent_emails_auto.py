@@ -1,0 +1,67 @@
+"""The cycle's own emails to parents (task `email_parents`), off by default: with a template for
+"provisioned" and one for "kept_back", a real cycle emails the parent of a request it provisioned and of one
+kept back for what the parent wrote about a child, never one kept back for a reason of the school's, never
+twice for the same thing, and no address or name reaches the task log."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from include.parent_provisioning import parent_emails
+from testbed.sshd import free_port
+from tests.cycle.test_notifications import Inbox, smtp_connection
+
+TEMPLATES = {
+    "generic_fixed": {"send_when": "provisioned", "subject": "Your Moodle account is ready"},
+    "details_not_on_file": {"send_when": "kept_back"},
+}
+
+
+@pytest.fixture
+def inbox(monkeypatch):
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_connection(controller.port))
+    monkeypatch.setenv(f"AIRFLOW_VAR_{parent_emails.VARIABLE_KEY.upper()}", json.dumps(TEMPLATES))
+    yield box
+    controller.stop()
+
+
+def test_the_cycle_emails_provisioned_and_fixable_parents_once(school, run_cycle, inbox, capfd):
+    school.pupil("Amy", "Lee", "7RB")
+    ready = school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")])
+    typo = school.request("bilal.khan@example.org", [("Bea", "Khan", "8CD")])  # no such pupil
+    no_auth = school.request("cy.oduya@example.org", [("Amy", "Lee", "7RB")], auth=False)  # the school's to fix
+    capfd.readouterr()
+    dr, states = run_cycle()
+    logs = "".join(capfd.readouterr())
+    assert dr.state == "success" and states["email_parents"] == "success", states
+    got = {to[0]: m["Subject"] for to, m in inbox.received if to[0] != "it@school.test"}
+    assert got == {
+        "ann.lee@example.org": "Your Moodle account is ready",
+        "bilal.khan@example.org": "Your Moodle account request",
+    }
+    assert "sent to the parent by Airflow run" in school.req(ready)["system_comment"].splitlines()[-1]
+    assert "sent to the parent" in school.req(typo)["system_comment"]
+    assert "Email" not in school.req(no_auth)["system_comment"]
+    assert "ann.lee" not in logs and "bilal" not in logs and "'sent': 2" in logs
+
+    # The next cycle: the typo still there (same reason), nothing new to say: no email.
+    dr, states = run_cycle()
+    assert dr.state == "success" and len(inbox.received) == 2
+    # The same run again (cleared): what it sent is not sent twice.
+    dr2, states = run_cycle(rerun=dr)
+    assert dr2.state == "success" and len(inbox.received) == 2
+
+
+def test_without_a_send_when_template_the_cycle_emails_no_parent(school, run_cycle, inbox, monkeypatch):
+    monkeypatch.delenv(f"AIRFLOW_VAR_{parent_emails.VARIABLE_KEY.upper()}")
+    school.pupil("Amy", "Lee", "7RB")
+    school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")])
+    dr, states = run_cycle()
+    assert dr.state == "success" and states["email_parents"] == "success"
+    assert inbox.received == []
