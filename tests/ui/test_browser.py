@@ -160,7 +160,8 @@ def test_the_match_preview_and_an_email_to_the_parent_in_a_real_browser(api_serv
         page.fill("input[name=username]", "ops")
         page.fill("input[name=password]", PASSWORDS["ops"])
         page.locator("button[type=submit]").click()
-        page.wait_for_url(f"{api_server}/**", timeout=30000)
+        # Logged in once Airflow's own page is shown (the login page's URL is under the server too).
+        expect(page.get_by_role("link", name="Parent provisioning").first).to_be_visible(timeout=30000)
         page.goto(f"{api_server}/parent-provisioning/requests/{rid}")
         preview = page.locator("#match-preview")
         expect(preview).to_be_visible(timeout=30000)
