@@ -717,7 +717,8 @@ def recent_cycles(conn, s: Settings, limit: int = 10) -> list[dict]:
     return _dict_rows(
         conn,
         f"SELECT run_id, started_at, finished_at, state, triggered_by, run_type, dry_run, summary"
-        f" FROM `{s.cycles_table}` ORDER BY started_at DESC LIMIT %s",
+        # Two cycles may start within one second: the run id (its time to the microsecond) orders them then.
+        f" FROM `{s.cycles_table}` ORDER BY started_at DESC, run_id DESC LIMIT %s",
         (limit,),
     )
 
