@@ -134,17 +134,32 @@ def test_a_worker_killed_in_the_middle_of_sync_users_the_other_worker_retries_it
     )
 
 
-def test_redis_restarted_mid_run_loses_and_doubles_nothing(school, undisturbed):
+def disturbed_during_the_sync(school, disturb) -> str:
+    """A run whose sync_users Moodle holds for 6 s, disturb(stack) while it runs; the run's id, once it ended."""
     stack = school.stack
     moodle_site.set_fault(school.cfg, SYNC_USERS, hang=6, times=1)
     run_id = stack.trigger()
     wait_for(lambda: running_on(stack, run_id, "sync_users"), 180)
-    lost = broker_lost(stack)
+    disturb(stack)
+    stack.wait_for_run(run_id)
+    return run_id
+
+
+def restart_redis(stack) -> None:
     stack.stop("redis")
     time.sleep(5)  # the broker down while tasks finish and the next ones are due
     stack.start("redis")
-    stack.wait_for_run(run_id)
-    assert all(broker_lost(stack)[w] > lost[w] for w in WORKERS)  # each worker saw the broker go and come back
+
+
+def restart_the_scheduler(stack) -> None:
+    stack.kill("scheduler")
+    stack.start_airflow("scheduler")
+
+
+def test_redis_restarted_mid_run_loses_and_doubles_nothing(school, undisturbed):
+    lost = broker_lost(school.stack)
+    run_id = disturbed_during_the_sync(school, restart_redis)
+    assert all(broker_lost(school.stack)[w] > lost[w] for w in WORKERS)  # each worker saw the broker go and come back
     assert_converged(
         school,
         undisturbed,
@@ -157,14 +172,8 @@ def test_redis_restarted_mid_run_loses_and_doubles_nothing(school, undisturbed):
 
 
 def test_the_scheduler_restarted_mid_run_loses_and_doubles_nothing(school, undisturbed):
-    stack = school.stack
-    moodle_site.set_fault(school.cfg, SYNC_USERS, hang=6, times=1)
-    run_id = stack.trigger()
-    wait_for(lambda: running_on(stack, run_id, "sync_users"), 180)
-    stack.kill("scheduler")
-    stack.start_airflow("scheduler")
-    stack.wait_for_run(run_id)
-    assert len(queued_by(stack, run_id)) == 2  # the tasks after the kill were queued by the new scheduler
+    run_id = disturbed_during_the_sync(school, restart_the_scheduler)
+    assert len(queued_by(school.stack, run_id)) == 2  # the tasks after the kill were queued by the new scheduler
     assert_converged(
         school,
         undisturbed,
