@@ -85,3 +85,25 @@ def test_removing_many_orphaned_rows_at_once_asks_to_confirm(client, school):
     assert "4 orphaned auth row(s) removed" in html.unescape(done.text) and _auth_ids(school) == {}
     login(client, "viewer")
     assert client.post(f"{BASE}/auth-users/remove", data={"csrf": token, "ids": ids}).status_code == 403
+
+
+def test_removing_an_orphaned_row_ends_that_parents_access_in_moodle_at_the_next_cycle(client, school, run_cycle):
+    """A provisioned parent whose request was deleted in WordPress keeps an orphaned auth row; removing it
+    here suspends the account at the next cycle (Moodle's user sync), in Moodle's own user table."""
+    use_settings(school, max_suspension_fraction=1)  # one parent of one: over the 5 % guard in a school this small
+    school.pupil("Amy", "Lee", "7RB")
+    rid = school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")])
+    assert run_cycle()[0].state == "success"
+    account = school.account("ann.lee@example.org")
+    assert account["suspended"] == 0
+    school.wp_exec("DELETE FROM {req} WHERE id=%s", (rid,))  # deleted in WordPress's admin
+    login(client, "ops")
+    page = html.unescape(client.get(f"{BASE}/auth-users", params={"orphaned": 1}).text)
+    assert "ann.lee@example.org" in page
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+    ann_row = str(_auth_ids(school)["ann.lee@example.org"])
+    done = client.post(f"{BASE}/auth-users/remove", data={"csrf": token, "ids": ann_row}, follow_redirects=True)
+    assert "1 orphaned auth row(s) removed" in html.unescape(done.text)
+    dr, states = run_cycle()
+    assert dr.state == "success", states
+    assert school.account("ann.lee@example.org")["suspended"] == 1  # Moodle's table: access ended
