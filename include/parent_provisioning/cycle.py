@@ -393,11 +393,11 @@ def email_parents(wp, s: Settings, run_id: str, templates: dict, send) -> dict:
     due: list[tuple[int, str]] = []
     for o in outcomes:
         rid = int(o["request_id"])
+        before = past.get(rid, [])
+        reason_is_new = not before or before[-1][1] != o["reason_key"]
         if o["marked_outcome"] == "provisioned":
             due.append((rid, "provisioned"))
-        elif (
-            set(o["reason_key"].split(",")) & PARENT_FIXABLE and (past.get(rid) or [("", "")])[-1][1] != o["reason_key"]
-        ):
+        elif set(o["reason_key"].split(",")) & PARENT_FIXABLE and reason_is_new:
             due.append((rid, "kept_back"))
     due = [(rid, when) for rid, when in due if when in chosen]
     rows = {int(r["id"]): r for r in wordpress.requests_by_id(wp, s, [rid for rid, _ in due])}

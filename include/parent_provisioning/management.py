@@ -443,7 +443,12 @@ def email_parent(conn, s: Settings, request_id: int, template_key: str, template
         send(to, subject, body)
     except Exception as exc:  # the SMTP server or the connection: logged on the request, then refused
         failed = _line(actor, f"Email '{name}' to the parent could not be sent ({type(exc).__name__})")
-        _in_transaction(conn, lambda cur: (_lock_request(cur, s, request_id), _append(cur, s, request_id, failed)))
+
+        def log_failure(cur) -> None:
+            _lock_request(cur, s, request_id)
+            _append(cur, s, request_id, failed)
+
+        _in_transaction(conn, log_failure)
         raise ActionRefused(
             f"the email could not be sent ({type(exc).__name__}): check the smtp_default connection"
         ) from exc

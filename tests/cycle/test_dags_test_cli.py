@@ -16,18 +16,25 @@ AIRFLOW = str(Path(sys.executable).parent / "airflow")
 PRODUCTION_ALERTS = {"PARENT_PROVISIONING_DEADLINE_MINUTES": "180", "PARENT_PROVISIONING_OVERRUN_MINUTES": "60"}
 
 
-def test_airflow_dags_test_exits_0_for_a_green_run_with_the_deadline_alerts_on(school, provisioning_dag):
-    school.pupil("Amy", "Lee", "7RB")
-    rid = school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")])
-    assert [a.interval.total_seconds() / 60 for a in provisioning_dag.deadline] == [180, 60]  # the defaults
-    proc = subprocess.run(
-        [AIRFLOW, "dags", "test", "moodle_parent_provisioning", datetime.now(UTC).isoformat(timespec="seconds")],
+def with_production_alerts(argv: list[str]) -> subprocess.CompletedProcess:
+    """argv run from the project root, the alerts at their production defaults, its output captured."""
+    return subprocess.run(
+        argv,
         env={**os.environ, **PRODUCTION_ALERTS},
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
+    )
+
+
+def test_airflow_dags_test_exits_0_for_a_green_run_with_the_deadline_alerts_on(school, provisioning_dag):
+    school.pupil("Amy", "Lee", "7RB")
+    rid = school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")])
+    assert [a.interval.total_seconds() / 60 for a in provisioning_dag.deadline] == [180, 60]  # the defaults
+    proc = with_production_alerts(
+        [AIRFLOW, "dags", "test", "moodle_parent_provisioning", datetime.now(UTC).isoformat(timespec="seconds")]
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "DeadlineAlert" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-3000:]
@@ -59,15 +66,7 @@ except Exception:
     traceback.print_exc()
     sys.exit(3)
 """
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, **PRODUCTION_ALERTS},
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    proc = with_production_alerts([sys.executable, "-c", code])
     assert proc.returncode == 3, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "DeadlineAlertModel.get_by_id" in proc.stderr, proc.stderr[-3000:]
     [row] = school.wp_rows("SELECT status FROM {req}")

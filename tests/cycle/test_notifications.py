@@ -7,6 +7,7 @@ import asyncio
 import inspect
 import json
 import os
+from contextlib import contextmanager
 from email import message_from_bytes, policy
 from pathlib import Path
 from urllib.parse import quote
@@ -51,15 +52,27 @@ def settings_put_back(monkeypatch):
     monkeypatch.setenv(key, os.environ.get(key, ""))  # undone after the test, whoever wrote it since
 
 
-@pytest.fixture
-def inbox(monkeypatch):
+@contextmanager
+def loopback_smtp(monkeypatch=None):
+    """A real SMTP server on a loopback port: its Inbox, with .port. Given monkeypatch, Airflow's
+    smtp_default connection points at it for the test."""
     box = Inbox()
     controller = Controller(box, hostname="127.0.0.1", port=free_port())
     controller.start()
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_connection(controller.port))
+    box.port = controller.port
+    if monkeypatch is not None:
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_connection(controller.port))
+    try:
+        yield box
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def inbox(monkeypatch):
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", BASE_URL)
-    yield box
-    controller.stop()
+    with loopback_smtp(monkeypatch) as box:
+        yield box
 
 
 @pytest.fixture

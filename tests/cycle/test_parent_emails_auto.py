@@ -8,11 +8,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from include.parent_provisioning import parent_emails
-from testbed.sshd import free_port
-from tests.cycle.test_notifications import Inbox, smtp_connection
+from tests.cycle.test_notifications import loopback_smtp
 
 TEMPLATES = {
     "generic_fixed": {"send_when": "provisioned", "subject": "Your Moodle account is ready"},
@@ -22,13 +20,9 @@ TEMPLATES = {
 
 @pytest.fixture
 def inbox(monkeypatch):
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_connection(controller.port))
     monkeypatch.setenv(f"AIRFLOW_VAR_{parent_emails.VARIABLE_KEY.upper()}", json.dumps(TEMPLATES))
-    yield box
-    controller.stop()
+    with loopback_smtp(monkeypatch) as box:
+        yield box
 
 
 def test_the_cycle_emails_provisioned_and_fixable_parents_once(school, run_cycle, inbox, capfd):

@@ -10,15 +10,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from testbed import moodle_site
 from testbed.airflow_stack import WORKERS
 from testbed.moodle_site import SYNC_USERS
-from testbed.sshd import free_port
-from tests.cycle.test_notifications import Inbox
+from tests.cycle.test_notifications import loopback_smtp
 from tests.stack.conftest import DAG_ID, TEST_STACK_ENV, wait_for
-from tests.ui.browser import CHROMIUM, chromium
+from tests.ui.browser import CHROMIUM, chromium, log_in
 
 OPS = ["it@school.test"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -32,11 +30,8 @@ def on_workers(tis: dict[str, dict]) -> None:
 
 @pytest.fixture
 def inbox():
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield box, controller.port
-    controller.stop()
+    with loopback_smtp() as box:
+        yield box, box.port
 
 
 def test_a_deadline_alert_leaves_the_triggerer_for_the_smtp_server(on_stack, inbox):
@@ -109,11 +104,7 @@ def test_provision_now_in_a_real_browser_runs_on_the_workers_and_the_run_link_op
     shots.mkdir(parents=True)
     with sync_playwright() as p, chromium(p) as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.goto(f"{stack.base_url}/")
-        page.wait_for_url("**/auth/login**", timeout=60000)
-        page.fill("input[name=username]", "ops")
-        page.fill("input[name=password]", stack.passwords()["ops"])
-        page.locator("button[type=submit]").click()
+        log_in(page, stack.base_url, "ops", stack.passwords()["ops"], timeout_ms=60000)
         page.get_by_role("link", name="Parent provisioning").first.click(timeout=60000)
         frame = page.frame_locator("iframe")
         frame.get_by_role("link", name="Requests").click(timeout=60000)

@@ -23,3 +23,14 @@ def chromium(playwright):
         yield browser
     finally:
         browser.close()
+
+
+def log_in(page, base: str, user: str, password: str, timeout_ms: int = 30000) -> None:
+    """Log in on Airflow's own login page; returns once Airflow's page (its navigation) is shown, so a
+    page opened next is not taken away by the login's redirect."""
+    page.goto(f"{base}/")
+    page.wait_for_url("**/auth/login**", timeout=timeout_ms)
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.locator("button[type=submit]").click()
+    page.get_by_role("link", name="Parent provisioning").first.wait_for(timeout=timeout_ms)

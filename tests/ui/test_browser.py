@@ -17,7 +17,7 @@ import pytest
 
 from testbed.sshd import free_port
 from tests.cycle.school import School, use_settings
-from tests.ui.browser import CHROMIUM, chromium
+from tests.ui.browser import CHROMIUM, chromium, log_in
 from tests.ui.conftest import PASSWORDS
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -28,16 +28,10 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's c
 @pytest.fixture(scope="module")
 def mailbox():
     """A loopback SMTP server for the api-server's smtp_default connection: parents' emails land here."""
-    from aiosmtpd.controller import Controller
+    from tests.cycle.test_notifications import loopback_smtp
 
-    from tests.cycle.test_notifications import Inbox
-
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    box.port = controller.port
-    yield box
-    controller.stop()
+    with loopback_smtp() as box:
+        yield box
 
 
 @pytest.fixture(scope="module")
@@ -103,11 +97,7 @@ def test_staff_approve_and_force_a_cycle_in_a_real_browser(api_server, fresh):
     shots.mkdir(parents=True)
     with sync_playwright() as p, chromium(p) as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.goto(f"{api_server}/")
-        page.wait_for_url("**/auth/login**", timeout=30000)
-        page.fill("input[name=username]", "ops")
-        page.fill("input[name=password]", PASSWORDS["ops"])
-        page.locator("button[type=submit]").click()
+        log_in(page, api_server, "ops", PASSWORDS["ops"])
         page.get_by_role("link", name="Parent provisioning").first.click(timeout=30000)
         page.wait_for_url("**/plugin/parent-provisioning**")
         frame = page.frame_locator("iframe")
@@ -155,13 +145,7 @@ def test_the_match_preview_and_an_email_to_the_parent_in_a_real_browser(api_serv
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p, chromium(p) as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{api_server}/")
-        page.wait_for_url("**/auth/login**", timeout=30000)
-        page.fill("input[name=username]", "ops")
-        page.fill("input[name=password]", PASSWORDS["ops"])
-        page.locator("button[type=submit]").click()
-        # Logged in once Airflow's own page is shown (the login page's URL is under the server too).
-        expect(page.get_by_role("link", name="Parent provisioning").first).to_be_visible(timeout=30000)
+        log_in(page, api_server, "ops", PASSWORDS["ops"])
         page.goto(f"{api_server}/parent-provisioning/requests/{rid}")
         preview = page.locator("#match-preview")
         expect(preview).to_be_visible(timeout=30000)

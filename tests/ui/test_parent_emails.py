@@ -9,12 +9,11 @@ import json
 import re
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from include.parent_provisioning import parent_emails
 from testbed.sshd import free_port
 from tests.cycle.school import School, use_settings
-from tests.cycle.test_notifications import Inbox, smtp_connection
+from tests.cycle.test_notifications import loopback_smtp, smtp_connection
 from tests.ui.conftest import login
 
 BASE = "/parent-provisioning"
@@ -29,13 +28,9 @@ def school(fresh):
 
 @pytest.fixture
 def inbox(monkeypatch):
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp_connection(controller.port))
     monkeypatch.delenv(TEMPLATES_VAR, raising=False)
-    yield box
-    controller.stop()
+    with loopback_smtp(monkeypatch) as box:
+        yield box
 
 
 def _csrf(page: str) -> str:
