@@ -338,7 +338,8 @@ with CycleDAG(
     @task(multiple_outputs=False)
     def report(collected: dict, synced: dict, linked: dict, passwords: dict, unlinked: dict) -> dict:
         """The cycle's summary for ops: counts, and the failed requests' ids by reason codes."""
-        from include.parent_provisioning import cycle, wordpress
+        from include.parent_provisioning import cycle, cycle_lock
+        from include.parent_provisioning import summary as summary_text
 
         s = load_settings()
         run_id, _, dry_run = _params()
@@ -362,8 +363,8 @@ with CycleDAG(
                 "triggered_by": triggered_by,
             }
             summary = cycle.summarise(wp, s, run_id, collected, extra)
-            wordpress.release_cycle_lock(wp, s, run_id, deployment())
-        print(cycle.format_summary(summary))
+            cycle_lock.release(wp, s, run_id, deployment())
+        print(summary_text.format_summary(summary))
         return summary
 
     @task(multiple_outputs=False)

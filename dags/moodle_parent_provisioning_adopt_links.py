@@ -68,7 +68,7 @@ def moodle_parent_provisioning_adopt_links():
     def adopt_links() -> dict:
         """The plugin's links a provisioned request justifies recorded as adopted; the rest listed."""
 
-        from include.parent_provisioning import cycle, wordpress
+        from include.parent_provisioning import cycle, cycle_lock
 
         s = load_settings()
         context = get_current_context()
@@ -81,7 +81,7 @@ def moodle_parent_provisioning_adopt_links():
                 result = cycle.adopt_links(wp, mdl, s, site, run_id, dry_run)
             finally:
                 if not dry_run:
-                    wordpress.release_cycle_lock(wp, s, run_id, deployment())
+                    cycle_lock.release(wp, s, run_id, deployment())
         verb = "would adopt" if dry_run else "adopted"
         print(
             f"{verb} {result['adopted']} link(s) of the {result['assignments_not_in_ledger']} Parent-role assignments "

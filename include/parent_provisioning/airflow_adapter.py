@@ -63,11 +63,11 @@ def hold_cycle_lock(wp, run_id: str, first: bool = False) -> None:
 
     from airflow.sdk.exceptions import AirflowFailException
 
-    from include.parent_provisioning import wordpress
+    from include.parent_provisioning import cycle_lock
 
     try:
-        wordpress.claim_cycle_lock(wp, load_settings(), run_id, deployment(), socket.gethostname())
-    except wordpress.CycleBusy as exc:
+        cycle_lock.claim(wp, load_settings(), run_id, deployment(), socket.gethostname())
+    except cycle_lock.CycleBusy as exc:
         if first:
             raise
         raise AirflowFailException(f"{exc}. This run lost the lock and stops; clear it to run again.") from exc
@@ -78,11 +78,11 @@ def release_cycle_lock(context) -> None:
     next run need not wait for the lease; clearing the failed task takes it again."""
     import logging
 
-    from include.parent_provisioning import wordpress
+    from include.parent_provisioning import cycle_lock
 
     try:
         with connections(moodle=False) as (wp, _):
-            wordpress.release_cycle_lock(wp, load_settings(), context["run_id"], deployment())
+            cycle_lock.release(wp, load_settings(), context["run_id"], deployment())
     except Exception:  # a callback must not fail the failure; the lease ends it anyway
         logging.getLogger(__name__).warning("could not release the cycle lock; it expires with its lease")
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from html import escape
 from urllib.parse import quote
 
-from include.parent_provisioning.cycle import moodle_lines, unlink_lines
 from include.parent_provisioning.moodle_cli import redact
+from include.parent_provisioning.summary import moodle_lines, unlink_lines
 
 log = logging.getLogger(__name__)
 

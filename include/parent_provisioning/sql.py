@@ -3,6 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+# MySQL/MariaDB error numbers this project reacts to, by their server names.
+ER_TABLEACCESS_DENIED = 1142
+ER_COLUMNACCESS_DENIED = 1143
+ER_BAD_FIELD = 1054
+ER_NO_SUCH_TABLE = 1146
+ACCESS_DENIED_OR_MISSING = (ER_TABLEACCESS_DENIED, ER_COLUMNACCESS_DENIED, ER_NO_SUCH_TABLE)
+
+
+def error_code(exc: BaseException) -> int | None:
+    """The server's error number of a DB-API error (mysqlclient puts it first in args)."""
+    return exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+
+
+@contextmanager
+def cursor(conn) -> Iterator:
+    """A cursor closed afterwards, whatever happens; committing stays the caller's choice."""
+    cur = conn.cursor()
+    try:
+        yield cur
+    finally:
+        cur.close()
+
 
 CHUNK = 5000  # ids or names per IN list: a handful of statements even at 10,000 requests
 

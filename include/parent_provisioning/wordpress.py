@@ -20,7 +20,6 @@ from include.parent_provisioning.settings import Settings
 
 FINAL_OUTCOMES = ("provisioned", "not_provisioned")
 ATTENTION_AFTER = 3  # cycles failing the same way
-LOCK_LEASE_S = 3 * 3600  # longer than any one task may run; renewed as each task starts
 
 
 def own_tables_sql(s: Settings) -> list[str]:
@@ -123,75 +122,6 @@ def create_own_tables(conn, s: Settings) -> None:
         for sql in own_tables_sql(s):
             cur.execute(sql)
         cur.execute(f"INSERT IGNORE INTO `{s.lock_table}` (name) VALUES ('cycle')")
-        conn.commit()
-    finally:
-        cur.close()
-
-
-class CycleBusy(RuntimeError):
-    """Another cycle holds the cycle lock; the message says which, and until when."""
-
-    def __init__(self, message: str, run_id: str):
-        super().__init__(message)
-        self.run_id = run_id
-
-
-def claim_cycle_lock(conn, s: Settings, run_id: str, deployment: str, holder: str, lease_s: int = LOCK_LEASE_S) -> None:
-    """Take or renew the one cycle lock for this run, in the WordPress database, so that a
-    manual run, a second scheduler or a second Airflow deployment never runs a cycle beside
-    this one. A run whose task failed gives it back (the DAG's failure callback); one whose
-    process died keeps it until the lease ends; a re-run of the same run ("Clear": the same run id
-    in the same deployment) takes it back at once. Two deployments on one schedule give their runs
-    the same run id, so the deployment is part of who holds the lock. The database's clock decides, in
-    UTC: the session's time zone (and daylight saving) never moves a lease. The deployment name is
-    stored and compared at the column's 64 characters."""
-    deployment = deployment[:64]
-    cur = conn.cursor()
-    try:
-        for attempt in (1, 2):
-            # One conditional UPDATE takes or renews it; `claims` makes every claim change the row,
-            # so the affected-row count says whether this run holds the lock.
-            cur.execute(
-                f"UPDATE `{s.lock_table}` SET acquired_at = IF(run_id = %s AND deployment = %s, acquired_at,"
-                " UTC_TIMESTAMP()), run_id = %s, deployment = %s, holder = %s,"
-                " expires_at = UTC_TIMESTAMP() + INTERVAL %s SECOND, claims = claims + 1 WHERE name = 'cycle'"
-                " AND (run_id = '' OR (run_id = %s AND deployment = %s) OR expires_at IS NULL"
-                " OR expires_at < UTC_TIMESTAMP())",
-                (run_id, deployment, run_id, deployment, holder[:255], lease_s, run_id, deployment),
-            )
-            if cur.rowcount == 1:
-                conn.commit()
-                return
-            cur.execute(
-                f"SELECT run_id, deployment, holder, acquired_at, expires_at FROM `{s.lock_table}` WHERE name = 'cycle'"
-            )
-            row = cur.fetchone()
-            if row is None and attempt == 1:  # the row was deleted by hand: put it back
-                cur.execute(f"INSERT IGNORE INTO `{s.lock_table}` (name) VALUES ('cycle')")
-                continue
-            conn.rollback()
-            held_by, other, host, since, until = row or ("?", "", "", None, None)
-            where = "this Airflow" if other == deployment else f"Airflow deployment {other or 'unknown'}"
-            raise CycleBusy(
-                f"another provisioning cycle holds the cycle lock: run {held_by} of {where} on "
-                f"{host or 'an unknown host'}, since {since} (until {until} at the latest). This run waits for it "
-                "by retrying; if that run is dead, clear or mark it failed in its Airflow, or wait for the lock to "
-                "expire",
-                held_by,
-            )
-    finally:
-        cur.close()
-
-
-def release_cycle_lock(conn, s: Settings, run_id: str, deployment: str) -> None:
-    deployment = deployment[:64]
-    cur = conn.cursor()
-    try:
-        cur.execute(
-            f"UPDATE `{s.lock_table}` SET run_id = '', deployment = '', holder = '', acquired_at = NULL,"
-            " expires_at = NULL WHERE name = 'cycle' AND run_id = %s AND deployment = %s",
-            (run_id, deployment),
-        )
         conn.commit()
     finally:
         cur.close()

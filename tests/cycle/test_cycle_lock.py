@@ -167,30 +167,30 @@ def _lock_conn(fresh, time_zone: str):
 
 
 def test_a_lease_is_the_same_length_whatever_the_session_time_zone(fresh):
-    from include.parent_provisioning import wordpress
+    from include.parent_provisioning import cycle_lock
 
     west, s = _lock_conn(fresh, "-10:00")
     east, _ = _lock_conn(fresh, "+10:00")
     try:
-        wordpress.claim_cycle_lock(west, s, "manual__west", "deployment-west", "host-w", lease_s=600)
-        with pytest.raises(wordpress.CycleBusy):  # 20 hours of clock difference never expire a 10-minute lease
-            wordpress.claim_cycle_lock(east, s, "manual__east", "deployment-east", "host-e", lease_s=600)
-        wordpress.release_cycle_lock(west, s, "manual__west", "deployment-west")
-        wordpress.claim_cycle_lock(east, s, "manual__east", "deployment-east", "host-e", lease_s=600)
+        cycle_lock.claim(west, s, "manual__west", "deployment-west", "host-w", lease_s=600)
+        with pytest.raises(cycle_lock.CycleBusy):  # 20 hours of clock difference never expire a 10-minute lease
+            cycle_lock.claim(east, s, "manual__east", "deployment-east", "host-e", lease_s=600)
+        cycle_lock.release(west, s, "manual__west", "deployment-west")
+        cycle_lock.claim(east, s, "manual__east", "deployment-east", "host-e", lease_s=600)
     finally:
         west.close()
         east.close()
 
 
 def test_a_deployment_name_longer_than_its_column_still_renews_and_releases_its_own_lock(fresh):
-    from include.parent_provisioning import wordpress
+    from include.parent_provisioning import cycle_lock
 
     conn, s = _lock_conn(fresh, "+00:00")
     long_name = "d" * 80
     try:
-        wordpress.claim_cycle_lock(conn, s, "manual__x", long_name, "host")
-        wordpress.claim_cycle_lock(conn, s, "manual__x", long_name, "host")  # the renewal of its own lock
-        wordpress.release_cycle_lock(conn, s, "manual__x", long_name)
-        wordpress.claim_cycle_lock(conn, s, "manual__other", "another", "host")  # released: free for others
+        cycle_lock.claim(conn, s, "manual__x", long_name, "host")
+        cycle_lock.claim(conn, s, "manual__x", long_name, "host")  # the renewal of its own lock
+        cycle_lock.release(conn, s, "manual__x", long_name)
+        cycle_lock.claim(conn, s, "manual__other", "another", "host")  # released: free for others
     finally:
         conn.close()

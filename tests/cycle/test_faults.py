@@ -507,9 +507,7 @@ def test_the_moodle_double_crashing_half_way_is_finished_by_the_retry(school, ru
 KILLS = {
     # case: the runner's kill point. One per state a dead process can leave: points that leave the same rows
     # (say, inside sync_users once Moodle's sync is done, and just after it) are one case.
-    "SIGKILL in check: lock taken, no cycle record yet": {
-        "kill_after": "include.parent_provisioning.wordpress:claim_cycle_lock"
-    },
+    "SIGKILL in check: lock taken, no cycle record yet": {"kill_after": "include.parent_provisioning.cycle_lock:claim"},
     "SIGKILL between check and collect: cycle record and lock written": {"kill_after_task": "check"},
     "SIGKILL in collect: outcomes sent, not committed": {
         "kill_after_sql": "INSERT INTO `{w}parent_provisioning_outcomes`"

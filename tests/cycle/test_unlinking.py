@@ -223,7 +223,7 @@ def test_a_leaver_is_listed_kept_while_unlink_leavers_is_off_and_unlinked_when_o
 
 
 def _summary_text(dr) -> str:
-    from include.parent_provisioning.cycle import format_summary
+    from include.parent_provisioning.summary import format_summary
 
     return format_summary(report_of(dr))
 
