@@ -3,7 +3,12 @@ SHELL := /bin/bash
 VENV := .venv/bin
 ENV := source scripts/airflow_env.sh &&
 
-.PHONY: setup demo ui stack stack-down test unit bench lint format lock testbed-down clean
+.PHONY: help setup demo ui stack stack-down test unit bench lint format lock testbed-down clean
+.DEFAULT_GOAL := help
+
+help:  ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):[^#]*## (.*)/\1\t\2/' | \
+	  awk -F'\t' '{ printf "  make %-13s %s\n", $$1, $$2 }'
 
 setup:  ## Debian packages, .venv from the lock, migrated Airflow home
 	@bash scripts/setup.sh
@@ -34,10 +39,12 @@ bench: setup  ## the cycle at 100, 1,000 and 10,000 requests beside the WordPres
 	@export PP_AIRFLOW_HOME=$(CURDIR)/.airflow/bench && $(ENV) \
 	  { [ -f "$$AIRFLOW_HOME/airflow.db" ] || $(VENV)/airflow db migrate >/dev/null; } && $(VENV)/python -m bench $${BENCH_ARGS:-}
 
-lint:
-	@$(VENV)/ruff check $(wildcard dags include plugins tests testbed bench)
+lint:  ## ruff: the lint rules, and the formatting `make format` writes
+	@$(VENV)/ruff check $(wildcard dags include plugins tests testbed bench) && \
+	  $(VENV)/ruff format --check -q $(wildcard dags include plugins tests testbed bench) || \
+	  { echo "make lint: run make format, then look at what ruff still reports" >&2; exit 1; }
 
-format:
+format:  ## ruff format, and ruff's own fixes
 	@$(VENV)/ruff format dags include plugins tests testbed bench && $(VENV)/ruff check --fix dags include plugins tests testbed bench
 
 lock:  ## re-resolve requirements*.txt into the pinned locks (then commit them)
@@ -49,5 +56,5 @@ lock:  ## re-resolve requirements*.txt into the pinned locks (then commit them)
 testbed-down:  ## stop the test beds' sshd (databases are kept)
 	@$(VENV)/python -m testbed down --name demo; $(VENV)/python -m testbed down --name test; $(VENV)/python -m testbed down --name bench
 
-clean: stack-down testbed-down
+clean: stack-down testbed-down  ## stop everything and remove the Airflow homes, test beds and caches
 	rm -rf .airflow .testbed .pytest_cache .ruff_cache
