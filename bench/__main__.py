@@ -22,6 +22,7 @@ from pathlib import Path
 from bench import report
 from bench.probe import ServerCounters, enable_user_statistics
 from bench.wordpress_plugin import replay
+from include.parent_provisioning import names
 from testbed import demo_data, mariadb, moodle_site, verify
 from testbed.config import PROJECT_ROOT, TestBedConfig
 from testbed.demo import demo_settings
@@ -96,7 +97,7 @@ def run_dag(
             {
                 "users": _users(bed.cfg),
                 "sshd_log": str(bed.ssh.log),
-                "conf": {"request_ids": [], "dry_run": False, **(conf or {})},
+                "conf": {names.REQUEST_IDS: [], names.DRY_RUN: False, **(conf or {})},
                 "out": str(out),
                 "private": str(private),
             }
@@ -233,7 +234,7 @@ def unlink_cycle(bed: TestBed, size: int, work: Path, school: demo_data.School) 
         conn.close()
     print(f"   {len(leavers):,} pupils left, holding {total:,} links: a cycle with unlink_leavers on")
     dag = run_dag(
-        bed, size, work, school, name=f"{size}-unlink", conf={"allow_mass_unlink": True},
+        bed, size, work, school, name=f"{size}-unlink", conf={names.ALLOW_MASS_UNLINK: True},
         settings={"unlink_leavers": True},
     )  # fmt: skip
     after = verify.parent_links(cfg)

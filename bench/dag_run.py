@@ -19,9 +19,10 @@ from pathlib import Path
 from airflow.listeners import hookimpl
 
 from bench.probe import ServerCounters, peak_memory_mb, reset_peak_memory
+from include.parent_provisioning import names
 from testbed.config import PROJECT_ROOT
 
-DAG_ID = "moodle_parent_provisioning"
+DAG_ID = names.DAG_ID
 
 
 class TaskProbe:

@@ -11,6 +11,7 @@ import time
 from datetime import datetime
 
 from bench.report import MOODLE_TASKS
+from include.parent_provisioning import names
 from testbed import verify
 from testbed.airflow_stack import DAG_ID, AirflowStack
 from testbed.stack import TestBed
@@ -35,7 +36,7 @@ def measure(bed: TestBed, sizes: list[int], prepare) -> list[dict]:
                 upstream.setdefault(down, []).append(t["task_id"])
         for size in sizes:
             school, settings = prepare(size)
-            stack.register(bed.airflow_connections(), {"moodle_parent_provisioning": json.dumps(settings)})
+            stack.register(bed.airflow_connections(), {names.SETTINGS_VARIABLE: json.dumps(settings)})
             run_id = stack.trigger()
             run = stack.wait_for_run(run_id, timeout_s=3600)
             state = verify.end_state(bed.cfg, school)

@@ -24,21 +24,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, task
 
-from include.parent_provisioning.airflow_adapter import (
-    checked_site,
-    connections,
-    deployment,
-    hold_cycle_lock,
-    load_settings,
-    release_cycle_lock,
-)
-from include.parent_provisioning.notify import task_failed
+from include.parent_provisioning import names
+from include.parent_provisioning.airflow_adapter import cycle_task, release_cycle_lock, task_failed
 
 
 @dag(
-    dag_id="moodle_parent_provisioning_adopt_links",
+    dag_id=names.ADOPT_DAG_ID,
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
@@ -53,7 +46,7 @@ from include.parent_provisioning.notify import task_failed
         "on_failure_callback": [release_cycle_lock, task_failed],
     },
     params={
-        "dry_run": Param(
+        names.DRY_RUN: Param(
             True,
             type="boolean",
             title="Dry run",
@@ -67,22 +60,18 @@ def moodle_parent_provisioning_adopt_links():
     @task(multiple_outputs=False)
     def adopt_links() -> dict:
         """The plugin's links a provisioned request justifies recorded as adopted; the rest listed."""
+        from include.parent_provisioning import cycle
 
-        from include.parent_provisioning import cycle, cycle_lock
-
-        s = load_settings()
-        context = get_current_context()
-        run_id, dry_run = context["run_id"], bool(context["params"].get("dry_run"))
-        with connections() as (wp, mdl):
-            site = checked_site(wp, mdl, s, dry_run)
-            if not dry_run:
-                hold_cycle_lock(wp, run_id, first=True)
+        with cycle_task(hold_lock=False) as t:
+            site = cycle.check(t.wp, t.mdl, t.settings, t.dry_run)
+            if not t.dry_run:
+                t.hold_lock(first=True)
             try:
-                result = cycle.adopt_links(wp, mdl, s, site, run_id, dry_run)
+                result = cycle.adopt_links(t.wp, t.mdl, t.settings, site, t.run_id, t.dry_run)
             finally:
-                if not dry_run:
-                    cycle_lock.release(wp, s, run_id, deployment())
-        verb = "would adopt" if dry_run else "adopted"
+                if not t.dry_run:
+                    t.release_lock()
+        verb = "would adopt" if t.dry_run else "adopted"
         print(
             f"{verb} {result['adopted']} link(s) of the {result['assignments_not_in_ledger']} Parent-role assignments "
             f"the ledger did not hold; {result['unjustified']} no provisioned request justifies (role assignment ids: "

@@ -32,13 +32,14 @@ from pathlib import Path
 
 import yaml
 
+from include.parent_provisioning import names
 from testbed.config import PROJECT_ROOT, TestBedConfig
 from testbed.sshd import free_port
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yaml"
 ENV_FILE = PROJECT_ROOT / "deploy" / "demo" / "airflow.env"
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
-DAG_ID = "moodle_parent_provisioning"
+DAG_ID = names.DAG_ID
 POSTGRES_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 WORKERS = ("worker-1", "worker-2")
@@ -240,7 +241,7 @@ class AirflowStack:
             self.log(process).stat().st_size if self.log(process).exists() else 0
         )
         with self.log(process).open("a") as log:
-            proc = subprocess.Popen(  # noqa: S603 - the project's own airflow and redis-server
+            proc = subprocess.Popen(
                 argv,
                 env=self.environment(process, **{**self.state.get("env", {}).get(process, {}), **env}),
                 stdout=log,

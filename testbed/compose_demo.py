@@ -19,11 +19,12 @@ import sys
 import tempfile
 import time
 
+from include.parent_provisioning import names
 from testbed import demo_data, mariadb, moodle_site
 from testbed.config import TestBedConfig
 from testbed.stack import TestBed
 
-DAG_ID = "moodle_parent_provisioning"
+DAG_ID = names.DAG_ID
 MOODLE_HOST = os.environ.get("DEMO_MOODLE_HOST", "demo-moodle")
 MAIL = {"host": os.environ.get("DEMO_MAIL_HOST", "demo-mail"), "port": 1025}
 OPS_EMAIL = "it@school.example"
@@ -51,11 +52,11 @@ def airflow_objects(stack: TestBed) -> tuple[dict, dict]:
     """(connections, variables) for the demo: the test bed's connections with the Moodle container as the
     SSH host (its generated host key, the client key inline), an SMTP server to read the mail in, settings."""
     connections = stack.airflow_connections()
-    ssh = connections["moodle_ssh"]
+    ssh = connections[names.MOODLE_SSH_CONN_ID]
     ssh.update(host=MOODLE_HOST, port=stack.cfg.ssh_port)
     ssh["extra"] = {"private_key": stack.ssh.client_key.read_text(), "host_key": stack.ssh.host_key_line}
     extra = {"from_email": "airflow@school.example", "disable_ssl": True, "disable_tls": True}
-    connections["smtp_default"] = {"conn_type": "smtp", **MAIL, "extra": extra}
+    connections[names.SMTP_CONN_ID] = {"conn_type": "smtp", **MAIL, "extra": extra}
     settings = {
         "moodle_dir": str(stack.cfg.moodle_dir),
         "php_path": str(stack.cfg.php_path),
@@ -63,7 +64,7 @@ def airflow_objects(stack: TestBed) -> tuple[dict, dict]:
         "moodle_task_timeout_s": 300,
         "notify_emails": [OPS_EMAIL],
     }
-    return connections, {"moodle_parent_provisioning": json.dumps(settings)}
+    return connections, {names.SETTINGS_VARIABLE: json.dumps(settings)}
 
 
 def register(stack: TestBed, airflow: str = "airflow") -> None:

@@ -11,12 +11,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from include.parent_provisioning import names
 from testbed import demo_data, mariadb
 from testbed.config import PROJECT_ROOT, TestBedConfig
 from testbed.sshd import free_port
 from testbed.stack import TestBed
 
-DAG_ID = "moodle_parent_provisioning"
+DAG_ID = names.DAG_ID
 SHORT_TYPE = {
     demo_data.NEW_ACCOUNT: "new account",
     demo_data.LOGIN_ISSUE: "cannot log in",

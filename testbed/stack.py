@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from include.parent_provisioning import names
 from testbed import mariadb, moodle_site
 from testbed.config import TestBedConfig
 from testbed.sshd import SshServer
@@ -43,7 +44,7 @@ class TestBed:
         c = self.cfg
         mysql_extra = {"charset": "utf8mb4"}
         return {
-            "wordpress_db": {
+            names.WORDPRESS_CONN_ID: {
                 "conn_type": "mysql",
                 "host": c.db_host,
                 "port": c.db_port,
@@ -52,7 +53,7 @@ class TestBed:
                 "password": c.wp_user.password,
                 "extra": mysql_extra,
             },
-            "moodle_db": {
+            names.MOODLE_CONN_ID: {
                 "conn_type": "mysql",
                 "host": c.db_host,
                 "port": c.db_port,
@@ -61,7 +62,7 @@ class TestBed:
                 "password": c.moodle_user.password,
                 "extra": mysql_extra,
             },
-            "moodle_ssh": {
+            names.MOODLE_SSH_CONN_ID: {
                 "conn_type": "ssh",
                 "host": "127.0.0.1",
                 "port": c.ssh_port,

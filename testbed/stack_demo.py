@@ -8,6 +8,7 @@ import json
 import sys
 import time
 
+from include.parent_provisioning import names
 from testbed import demo_data
 from testbed.airflow_stack import AirflowStack
 from testbed.config import TestBedConfig
@@ -21,7 +22,7 @@ OPS_EMAIL = "it@school.example"
 def connections(bed: TestBed, smtp_port: int) -> dict[str, dict]:
     conns = bed.airflow_connections()
     extra = {"from_email": "airflow@school.example", "disable_ssl": True, "disable_tls": True}
-    conns["smtp_default"] = {"conn_type": "smtp", "host": "127.0.0.1", "port": smtp_port, "extra": extra}
+    conns[names.SMTP_CONN_ID] = {"conn_type": "smtp", "host": "127.0.0.1", "port": smtp_port, "extra": extra}
     return conns
 
 
@@ -51,7 +52,7 @@ def up(stack: AirflowStack, size: int = 60) -> int:
     settings = {**demo_settings(bed), "notify_emails": [OPS_EMAIL]}
     stack.register(
         connections(bed, stack.state["ports"]["smtp"]),
-        {"moodle_parent_provisioning": json.dumps(settings)},
+        {names.SETTINGS_VARIABLE: json.dumps(settings)},
     )
     print(f"   ready in {time.monotonic() - started:.0f} s; pids in {stack.state_file}")
     run_id = stack.trigger()

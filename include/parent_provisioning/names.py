@@ -22,3 +22,10 @@ DRY_RUN = "dry_run"
 ALLOW_MASS_SUSPENSION = "allow_mass_suspension"  # an override: the user sync may suspend past the limits
 ALLOW_MASS_UNLINK = "allow_mass_unlink"  # an override: unlink_children may remove past the limit
 OVERRIDES = (ALLOW_MASS_SUSPENSION, ALLOW_MASS_UNLINK)
+
+CONNECTION_TYPES = {
+    WORDPRESS_CONN_ID: "mysql",
+    MOODLE_CONN_ID: "mysql",
+    MOODLE_SSH_CONN_ID: "ssh",
+    SMTP_CONN_ID: "smtp",
+}

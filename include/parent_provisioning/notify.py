@@ -1,6 +1,6 @@
 """What ops are told by email: each cycle's summary, a task that failed for good, a cycle still
-running long past its deadline. Sent with Airflow's SMTP provider through the `smtp_default`
-connection (its `from_email` extra is the sender) to the `notify_emails` setting.
+running long past its deadline. The airflow_adapter sends them with Airflow's SMTP provider through the
+`smtp_default` connection (its `from_email` extra is the sender) to the `notify_emails` setting.
 
 An email carries counts, request ids, reason codes and links to the run: never a parent's or a
 child's name or email address. Those stay in WordPress and Moodle, not in mailboxes.
@@ -8,7 +8,6 @@ child's name or email address. Those stay in WordPress and Moodle, not in mailbo
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -17,12 +16,11 @@ from html import escape
 from urllib.parse import quote
 
 from include.parent_provisioning.moodle_cli import redact
+from include.parent_provisioning.names import DAG_ID
 from include.parent_provisioning.summary import moodle_lines, unlink_lines
 
 log = logging.getLogger(__name__)
 
-SMTP_CONN_ID = "smtp_default"
-DAG_ID = "moodle_parent_provisioning"
 SUBJECT = "Parent provisioning"
 RUNBOOK_REASONS = "docs/RUNBOOK.md#reason-codes"
 MAX_IDS_PER_REASON = 500
@@ -34,12 +32,9 @@ class Email:
     html: str
 
 
-def run_url(run_id: str, dag_id: str = DAG_ID) -> str:
-    """The run's page in the Airflow UI, from `[api] base_url` (set it to the address ops use)."""
-    from airflow.sdk.configuration import conf
-
-    base = conf.get("api", "base_url", fallback=None) or "http://localhost:8080/"
-    return f"{base.rstrip('/')}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
+def run_url(base_url: str, run_id: str, dag_id: str = DAG_ID) -> str:
+    """The run's page in the Airflow UI under base_url (`[api] base_url`: the address ops use)."""
+    return f"{base_url.rstrip('/')}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
 
 
 def _ids(ids: Sequence[int]) -> str:
@@ -145,69 +140,13 @@ def deadline_email(dag_run: dict, deadline: dict, url: str) -> Email:
     return Email(subject, _page(intro, rows, [], url))
 
 
-def recipients() -> tuple[str, ...]:
-    """`notify_emails` from the settings Variable, read on its own: an alert about a wrong
-    setting must still reach ops."""
-    from airflow.sdk import Variable
-
+def recipients(settings_json: str | None) -> tuple[str, ...]:
+    """`notify_emails` from the settings Variable's text, read on its own: an alert about a wrong
+    setting must still reach ops. () when it cannot be read (said in the log)."""
     from include.parent_provisioning import settings
 
     try:
-        raw = json.loads(Variable.get(settings.VARIABLE_KEY))
-        return settings.parse_emails(raw.get("notify_emails", []))
-    except Exception as exc:  # a missing Variable raises the SDK's own error types
-        log.warning("No email sent: cannot read notify_emails from Variable %s (%s)", settings.VARIABLE_KEY, exc)
+        return settings.parse_emails(json.loads(settings_json or "").get("notify_emails", []))
+    except Exception as exc:
+        log.warning("No email sent: cannot read notify_emails from the settings Variable (%s)", exc)
         return ()
-
-
-def send(email: Email, to: Sequence[str]) -> None:
-    from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-    with SmtpHook(smtp_conn_id=SMTP_CONN_ID) as smtp:
-        smtp.send_email_smtp(to=list(to), subject=email.subject, html_content=email.html)
-
-
-def send_summary(summary: dict) -> dict:
-    """The DAG's `notify` task. Raises if the mail server refuses, so the task retries and a
-    broken mail set-up shows; `report`'s result is unaffected."""
-    to = recipients()
-    if not to:
-        print("notify_emails is empty: no summary email sent.")
-        return {"sent_to": 0}
-    send(summary_email(summary, run_url(summary["run_id"])), to)
-    print(f"Summary email sent to {len(to)} recipient(s).")
-    return {"sent_to": len(to)}
-
-
-def task_failed(context) -> None:
-    """on_failure_callback: Airflow calls it once a task has used up its retries (not on each retry),
-    and tasks after it become upstream_failed without callbacks, so one alert per failed run."""
-    try:
-        to = recipients()
-        if not to:
-            return
-        ti = context["ti"]
-        email = failure_email(
-            ti.dag_id, ti.run_id, ti.task_id, ti.try_number, context.get("exception"), run_url(ti.run_id, ti.dag_id)
-        )
-        send(email, to)
-    except Exception:
-        log.exception("The failure alert could not be sent")
-
-
-def _deadline_missed(context: dict) -> None:
-    dag_run, deadline = context.get("dag_run") or {}, context.get("deadline") or {}
-    if dag_run.get("state") not in ("queued", "running", None):
-        return  # a failed run already alerted through its failed task (Airflow 3.3 fires deadlines after failures)
-    to = recipients()
-    if not to:
-        return
-    run_id = dag_run.get("dag_run_id") or ""
-    send(deadline_email(dag_run, deadline, run_url(run_id, dag_run.get("dag_id") or DAG_ID)), to)
-
-
-async def deadline_missed(context: dict | None = None, **kwargs) -> None:
-    """The DAG's Deadline Alert callback, run by the triggerer with a small context: the DAG run
-    (as the REST API shows it) and the deadline. The SMTP hook and the Variable are synchronous,
-    so they run in a thread rather than blocking the triggerer's event loop."""
-    await asyncio.to_thread(_deadline_missed, context or {})

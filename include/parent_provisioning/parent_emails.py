@@ -16,7 +16,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-VARIABLE_KEY = "moodle_parent_provisioning_email_templates"
+from include.parent_provisioning.names import EMAIL_TEMPLATES_VARIABLE
+
 PLACEHOLDERS = {
     "parent_title": "the parent's title (Mrs, Mr, Dr ...)",
     "parent_fname": "the parent's first name",
@@ -87,9 +88,9 @@ def parse(raw: str | None) -> dict[str, Template]:
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        raise TemplateError(f"Variable {VARIABLE_KEY} is not JSON ({exc})") from exc
+        raise TemplateError(f"Variable {EMAIL_TEMPLATES_VARIABLE} is not JSON ({exc})") from exc
     if not isinstance(data, dict):
-        raise TemplateError(f"Variable {VARIABLE_KEY} must be a JSON object of templates")
+        raise TemplateError(f"Variable {EMAIL_TEMPLATES_VARIABLE} must be a JSON object of templates")
     for key, value in data.items():
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", key):
             raise TemplateError(f"template key {key!r}: lower-case letters, digits and _ only")
@@ -118,16 +119,6 @@ def parse(raw: str | None) -> dict[str, Template]:
     return templates
 
 
-def load() -> dict[str, Template]:
-    from airflow.sdk import Variable
-
-    try:
-        raw = Variable.get(VARIABLE_KEY, default=None)
-    except Exception:  # noqa: BLE001 - the SDK raises its own types when the Variable is missing
-        raw = None
-    return parse(raw)
-
-
 def _children(row: Mapping) -> str:
     names = [
         " ".join(x for x in (row.get(f"{pre}_fname") or "", row.get(f"{pre}_sname") or "") if x).strip()
@@ -154,12 +145,8 @@ def render(template: Template, row: Mapping, moodle_url: str) -> tuple[str, str]
     return " ".join(fill(template.subject).split()), fill(template.body)
 
 
-def send(to: str, subject: str, body: str, conn_id: str = "smtp_default") -> None:
-    """One plain-text email through Airflow's SMTP provider (its connection names the sender)."""
+def html(body: str) -> str:
+    """A plain-text body as the HTML the SMTP hook sends, its lines and spacing kept."""
     from html import escape
 
-    from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-    page = f'<pre style="font: 14px/1.5 sans-serif; white-space: pre-wrap">{escape(body)}</pre>'
-    with SmtpHook(smtp_conn_id=conn_id) as smtp:
-        smtp.send_email_smtp(to=[to], subject=subject, html_content=page)
+    return f'<pre style="font: 14px/1.5 sans-serif; white-space: pre-wrap">{escape(body)}</pre>'

@@ -1,5 +1,5 @@
 """The cycle's settings: one JSON object in the Airflow Variable `moodle_parent_provisioning`,
-validated once per task. Every error names the key and says what to put there.
+validated once per task (the airflow_adapter reads it). Every error names the key and says what to put there.
 
 Defaults reproduce the WordPress plugin's behaviour where it was right.
 """
@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-VARIABLE_KEY = "moodle_parent_provisioning"
+from include.parent_provisioning.names import SETTINGS_VARIABLE
+
 MATCH_BY = ("name_and_tutor_group", "name_only")
 PUPIL_FILTERS = ("cohort", "auth", "email_domain")
 _PATH = re.compile(r"^/[A-Za-z0-9._/-]*$")
@@ -97,7 +98,7 @@ class Settings:
 
 
 def _fail(key: str, message: str) -> SettingsError:
-    return SettingsError(f"setting '{key}' in Variable '{VARIABLE_KEY}': {message}")
+    return SettingsError(f"setting '{key}' in Variable '{SETTINGS_VARIABLE}': {message}")
 
 
 _MAX_INT = 2**63 - 1  # the database's BIGINT: ids and LIMIT; JSON numbers have no bound
@@ -148,9 +149,9 @@ def parse(raw: Any) -> Settings:
         try:
             raw = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise SettingsError(f"Variable '{VARIABLE_KEY}' is not valid JSON: {exc}") from exc
+            raise SettingsError(f"Variable '{SETTINGS_VARIABLE}' is not valid JSON: {exc}") from exc
     if not isinstance(raw, dict):
-        raise SettingsError(f"Variable '{VARIABLE_KEY}' must be a JSON object")
+        raise SettingsError(f"Variable '{SETTINGS_VARIABLE}' must be a JSON object")
     known = {f.name for f in fields(Settings)}
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -217,17 +218,3 @@ def parse_emails(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and _EMAIL.fullmatch(v.strip()) for v in value):
         raise _fail("notify_emails", f'must be a list of email addresses like ["it@school.example"], got {value!r}')
     return tuple(dict.fromkeys(v.strip() for v in value))
-
-
-def load() -> Settings:
-    """Read and validate the Variable (call inside a task, never at parse time)."""
-    from airflow.sdk import Variable
-
-    try:
-        raw = Variable.get(VARIABLE_KEY)
-    except Exception as exc:  # the SDK raises its own not-found error types
-        raise SettingsError(
-            f"Airflow Variable '{VARIABLE_KEY}' is missing: create it (Admin > Variables) with at least "
-            '{"moodle_dir": "/var/www/moodle"}'
-        ) from exc
-    return parse(raw)

@@ -3,6 +3,8 @@ counts and reason codes only, never a parent's or a child's name or email."""
 
 from __future__ import annotations
 
+from include.parent_provisioning import names
+
 
 def moodle_lines(summary: dict) -> list[str]:
     """What Moodle's two tasks were predicted to do and did, the override, each on a line of its own."""
@@ -19,7 +21,7 @@ def moodle_lines(summary: dict) -> list[str]:
         )
     if done:
         lines.append(f"Moodle's user sync, done: {', '.join(f'{v} {k}' for k, v in done.items())}")
-    for override in ("allow_mass_suspension", "allow_mass_unlink"):
+    for override in names.OVERRIDES:
         if summary.get(override):
             lines.append(f"{override}=true, triggered by {summary.get('triggered_by') or 'unknown'}")
     for key, value in (("sync", sync), ("passwords", summary.get("passwords"))):
@@ -78,3 +80,34 @@ def format_summary(summary: dict) -> str:
     for reasons, ids in summary["failed"].items():
         lines.append(f"  {reasons} ({len(ids)}): requests {', '.join(str(i) for i in ids)}")
     return "\n".join(lines)
+
+
+def _without_replans(linked: dict) -> dict:
+    return {k: v for k, v in linked.items() if k != "replans"}  # link_children's hand-over to unlink_children
+
+
+def dry_run_plan(run_id: str, collected: dict, synced: dict, linked: dict, unlinked: dict) -> dict:
+    """A dry run's result: what the cycle would have done, written nowhere."""
+    return {
+        "run_id": run_id,
+        "dry_run": True,
+        **collected,
+        **_without_replans(linked),
+        "sync": synced,
+        "unlinks": unlinked,
+    }
+
+
+def task_results(
+    synced: dict, passwords: dict, linked: dict, unlinked: dict, overrides: dict[str, bool], triggered_by: str
+) -> dict:
+    """What the cycle's tasks returned, as the cycle's record keeps it beside the counts."""
+    return {
+        "sync": synced,
+        "passwords": passwords,
+        "links": _without_replans(linked),
+        "warnings": synced.get("warnings", []),
+        "unlinks": unlinked,
+        **overrides,
+        "triggered_by": triggered_by,
+    }

@@ -196,7 +196,7 @@ def run_inner_scheduled_task(db: tasks.MoodleDb, cfg: dict[str, str], classname:
     faults = tasks.Faults(Path(cfg["dataroot"]), classname)
     try:
         task.execute(db, cfg, faults, mtrace)
-    except Exception as exc:  # noqa: BLE001 - Moodle catches everything here
+    except Exception as exc:
         db.rollback()
         mtrace(f"... used {db.queries - queries} dbqueries")
         mtrace(f"... used {time.monotonic() - started:.6f} seconds")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from include.parent_provisioning import names
 from tests.cycle.school import School, use_settings
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -19,7 +20,7 @@ def provisioning_dag():
 
     bag = DagBag(dag_folder=str(DAGS))
     assert bag.import_errors == {}
-    return bag.get_dag("moodle_parent_provisioning")
+    return bag.get_dag(names.DAG_ID)
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +28,7 @@ def adoption_dag():
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(DAGS))
-    return bag.get_dag("moodle_parent_provisioning_adopt_links")
+    return bag.get_dag(names.ADOPT_DAG_ID)
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """A loopback TCP proxy that fault tests put between the DAG and MariaDB or sshd.
 
-    with proxied(bed, "moodle_db") as proxy:       # the DAG's connection now goes through it
+    with proxied(bed, names.MOODLE_CONN_ID) as proxy:       # the DAG's connection now goes through it
         proxy.cut_on(b"INSERT INTO `mdl_role_assignments`", after=True)
         run_cycle(...)
 

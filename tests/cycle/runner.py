@@ -35,9 +35,10 @@ from pathlib import Path
 
 from airflow.listeners import hookimpl
 
+from include.parent_provisioning import names
 from testbed.config import PROJECT_ROOT
 
-DAG_ID = "moodle_parent_provisioning"
+DAG_ID = names.DAG_ID
 
 
 def _die() -> None:
@@ -196,7 +197,7 @@ def main(spec_path: str) -> int:
     logical_date = datetime.fromisoformat(spec["logical_date"]) if spec.get("logical_date") else datetime.now(UTC)
     run_after = datetime.fromisoformat(spec["run_after"]) if spec.get("run_after") else None
     dr = dag.test(
-        run_conf={"request_ids": [], "dry_run": False, **spec.get("conf", {})},
+        run_conf={names.REQUEST_IDS: [], names.DRY_RUN: False, **spec.get("conf", {})},
         logical_date=logical_date,
         run_after=run_after,
     )

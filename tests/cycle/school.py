@@ -7,7 +7,6 @@ import itertools
 import json
 import os
 import threading
-import time
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -197,10 +196,6 @@ def snapshot(bed) -> dict:
         finally:
             conn.close()
     return out
-
-
-def wait_a_second():
-    time.sleep(1)
 
 
 @contextmanager

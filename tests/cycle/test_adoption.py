@@ -5,6 +5,7 @@ Real DAG runs on the test bed."""
 
 from __future__ import annotations
 
+from include.parent_provisioning import names
 from tests.cycle.school import use_settings
 from tests.cycle.test_ledger import ledger, parent_role
 from tests.cycle.test_revocation import staff
@@ -40,7 +41,7 @@ def plugin_school(school) -> dict:
 
 
 def adopt(adoption_dag, dry_run: bool):
-    dr = adoption_dag.test(run_conf={"dry_run": dry_run})
+    dr = adoption_dag.test(run_conf={names.DRY_RUN: dry_run})
     states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
     assert dr.state == "success", states
     return next(ti for ti in dr.get_task_instances()).xcom_pull(task_ids="adopt_links"), dr

@@ -205,10 +205,10 @@ def _preview(request_ids: list[int]) -> dict[int, dict]:
     """The request screens' match preview of these requests, read before the cycle runs."""
     from dataclasses import asdict
 
-    from include.parent_provisioning import cycle, moodle_db, settings
-    from include.parent_provisioning.airflow_adapter import connections
+    from include.parent_provisioning import cycle, moodle_db
+    from include.parent_provisioning.airflow_adapter import connections, load_settings
 
-    s = settings.load()
+    s = load_settings()
     with connections() as (wp, mdl):
         return cycle.preview(wp, mdl, s, asdict(moodle_db.check_site(mdl, s)), request_ids)
 

@@ -8,12 +8,12 @@ import re
 
 import pytest
 
-from include.parent_provisioning.settings import VARIABLE_KEY
+from include.parent_provisioning.names import SETTINGS_VARIABLE
 from tests.cycle.bad_input import PUPILS_CONTEXT, SETTINGS, BadSetting
 from tests.cycle.school import snapshot, use_settings
 from tests.reliability import record
 
-VARIABLE_ENV = f"AIRFLOW_VAR_{VARIABLE_KEY.upper()}"
+VARIABLE_ENV = f"AIRFLOW_VAR_{SETTINGS_VARIABLE.upper()}"
 
 
 def _shown(setting) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from include.parent_provisioning import names
 from testbed import moodle_site
 from tests.testbed.helpers import add_auth_row
 
@@ -173,7 +174,7 @@ def test_request_ids_limit_the_cycle_to_those_requests(school, run_cycle):
     school.pupil("Zoe", "Zed", "8CD")
     chosen = school.request("a.zed@example.org", [("Yan", "Zed", "7RB")])
     other = school.request("b.zed@example.org", [("Zoe", "Zed", "8CD")])
-    dr, _ = run_cycle(conf={"request_ids": [chosen]})
+    dr, _ = run_cycle(conf={names.REQUEST_IDS: [chosen]})
     assert school.req(chosen)["status"] == "provisioned"
     assert school.req(other)["status"] == "approved"
     assert school.account("b.zed@example.org") is None or not school.links(school.account("b.zed@example.org")["id"])

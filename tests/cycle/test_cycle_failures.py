@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 
+from include.parent_provisioning import names
 from testbed import moodle_site
 from testbed.moodle_site import SEND_PASSWORDS
 from tests.cycle.school import in_the_background, snapshot, use_settings
@@ -44,10 +45,10 @@ def test_dry_run_writes_nothing_and_opens_no_ssh_session(school, run_cycle, fres
     school.pupil("Ed", "Gray", "7RB", context=False)
     school.request("ed.gray@example.org", [("Ed", "Gray", "7RB")])
     school.request("no.auth@example.org", [("Ed", "Gray", "7RB")], auth=False)
-    run_cycle(conf={"dry_run": True})  # first run: own tables do not exist yet either
+    run_cycle(conf={names.DRY_RUN: True})  # first run: own tables do not exist yet either
     before = snapshot(fresh)
     sshd_log = fresh.ssh.log.read_text()
-    dr, states = run_cycle(conf={"dry_run": True})
+    dr, states = run_cycle(conf={names.DRY_RUN: True})
     assert dr.state == "success", states
     assert snapshot(fresh) == before
     assert fresh.ssh.log.read_text().count("Accepted publickey") == sshd_log.count("Accepted publickey")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from include.parent_provisioning import names
 from testbed import moodle_site, verify
 from testbed.moodle_site import SYNC_USERS
 from tests.cycle import runner
@@ -43,7 +44,7 @@ def _hold_lock_elsewhere(school, run_id="scheduled__elsewhere", expires_in_s=360
 def test_a_cycle_held_by_another_deployment_stops_before_writing_and_a_later_run_proceeds(
     school, run_cycle, fresh, capfd
 ):
-    run_cycle(conf={"request_ids": [999999]})  # a real run with nothing to do: the project's tables exist now
+    run_cycle(conf={names.REQUEST_IDS: [999999]})  # a real run with nothing to do: the project's tables exist now
     kid = school.pupil("Kit", "Marsh", "7RB")
     rid = school.request("kit.marsh@example.org", [("Kit", "Marsh", "7RB")])
     _hold_lock_elsewhere(school)
@@ -82,7 +83,7 @@ def test_a_cycle_held_by_another_deployment_stops_before_writing_and_a_later_run
     ],
 )
 def test_two_cycles_starting_at_once_run_one_after_the_other(school, fresh, run_cycle, tmp_path, second):
-    run_cycle(conf={"request_ids": [999999]})  # nothing to do: the project's tables exist, as after the first night
+    run_cycle(conf={names.REQUEST_IDS: [999999]})  # nothing to do: the project's tables exist, as after the first night
     kids = {i: school.pupil(f"Nia{i}", "Okafor", "7RB") for i in range(6)}
     for i in range(6):
         school.request(f"parent{i}.okafor@example.org", [(f"Nia{i}", "Okafor", "7RB")])

@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from include.parent_provisioning import names
 from testbed.config import PROJECT_ROOT
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
@@ -34,7 +35,7 @@ def test_airflow_dags_test_exits_0_for_a_green_run_with_the_deadline_alerts_on(s
     rid = school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")])
     assert [a.interval.total_seconds() / 60 for a in provisioning_dag.deadline] == [180, 60]  # the defaults
     proc = with_production_alerts(
-        [AIRFLOW, "dags", "test", "moodle_parent_provisioning", datetime.now(UTC).isoformat(timespec="seconds")]
+        [AIRFLOW, "dags", "test", names.DAG_ID, datetime.now(UTC).isoformat(timespec="seconds")]
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "DeadlineAlert" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-3000:]
@@ -59,7 +60,7 @@ def test_airflow_3_3_2_still_fails_the_run_without_the_fix(school):
 import sys, traceback
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import DAG
-dag = DagBag(dag_folder="dags").get_dag("moodle_parent_provisioning")
+dag = DagBag(dag_folder="dags").get_dag(names.DAG_ID)
 try:
     DAG.test(dag)
 except Exception:

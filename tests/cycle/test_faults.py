@@ -18,6 +18,7 @@ from types import SimpleNamespace
 import pytest
 from airflow.listeners import hookimpl
 
+from include.parent_provisioning import names
 from testbed import mariadb, moodle_site
 from testbed.moodle_site import SEND_PASSWORDS, SYNC_USERS
 from tests.cycle import end_state, runner
@@ -56,9 +57,6 @@ def build(school: School) -> School:
     school.request("max.nash@example.org", [("Kit", "Nash", "9KM"), ("Lou", "Nash", "7RB")])
     school.request("pam.sim@example.org", [("Oli", "Sim", "7RB")], auth=False)
     return school
-
-
-NEW_ACCOUNTS = 5  # ann, bilal, chi, ned, max
 
 
 @pytest.fixture(scope="module")
@@ -125,42 +123,42 @@ MARK_UPDATE = "UPDATE `{w}tvs_parent_moodle_provisioning` r JOIN"
 CUTS = {
     # case: (connection, statements the cut waits for, delivered?, the task, what that statement is)
     "Moodle DB cut in linking, before the role assignment INSERT": (
-        "moodle_db",
+        names.MOODLE_CONN_ID,
         (RA_INSERT,),
         False,
         "link_children",
         "the role_assignments INSERT",
     ),
     "Moodle DB cut in linking, after the role assignment INSERT": (
-        "moodle_db",
+        names.MOODLE_CONN_ID,
         (RA_INSERT,),
         True,
         "link_children",
         "the role_assignments INSERT",
     ),
     "Moodle DB cut in linking, after its COMMIT": (
-        "moodle_db",
+        names.MOODLE_CONN_ID,
         (RA_INSERT, "COMMIT"),
         True,
         "link_children",
         "linking's COMMIT",
     ),
     "WordPress DB cut in marking, before the requests UPDATE": (
-        "wordpress_db",
+        names.WORDPRESS_CONN_ID,
         (MARK_UPDATE,),
         False,
         "mark",
         "the requests UPDATE",
     ),
     "WordPress DB cut in marking, after the requests UPDATE": (
-        "wordpress_db",
+        names.WORDPRESS_CONN_ID,
         (MARK_UPDATE,),
         True,
         "mark",
         "the requests UPDATE",
     ),
     "WordPress DB cut in marking, after its COMMIT": (
-        "wordpress_db",
+        names.WORDPRESS_CONN_ID,
         (MARK_UPDATE, "COMMIT"),
         True,
         "mark",
@@ -225,7 +223,7 @@ def at_task_start(task_id: str, action):
 
 
 def test_mariadb_refusing_connections_for_a_while_is_ridden_out_by_the_retries(school, fresh, run_cycle, undisturbed):
-    with proxied(fresh, "wordpress_db", "moodle_db") as proxies:
+    with proxied(fresh, names.WORDPRESS_CONN_ID, names.MOODLE_CONN_ID) as proxies:
 
         def refuse():
             for proxy in proxies.values():
@@ -252,10 +250,10 @@ def test_mariadb_refusing_connections_for_a_while_is_ridden_out_by_the_retries(s
 def test_the_ssh_stream_cut_during_the_sync_is_retried(school, fresh, run_cycle, undisturbed, capfd):
     moodle_site.set_fault(school.cfg, SYNC_USERS, hang=3, times=1)
     capfd.readouterr()
-    with proxied(fresh, "moodle_ssh") as proxies:
-        proxies["moodle_ssh"].cut_after(1.5)
+    with proxied(fresh, names.MOODLE_SSH_CONN_ID) as proxies:
+        proxies[names.MOODLE_SSH_CONN_ID].cut_after(1.5)
         dr, states = run_cycle(retries=3, retry_delay_s=1)
-        assert proxies["moodle_ssh"].cuts == 1
+        assert proxies[names.MOODLE_SSH_CONN_ID].cuts == 1
     out = capfd.readouterr().out
     assert dr.state == "success", states
     assert task(dr, "sync_users").try_number >= 2
@@ -306,10 +304,10 @@ def test_sshd_stopped_during_the_sync(school, fresh, run_cycle, undisturbed, cap
 def test_a_sync_hanging_past_its_timeout_fails_and_a_rerun_after_it_ends_succeeds(
     school, fresh, run_cycle, undisturbed, capfd, monkeypatch
 ):
-    from include.parent_provisioning import settings
+    from include.parent_provisioning import airflow_adapter
 
-    load = settings.load  # the setting's floor is 10 s; 2 s keeps the test short
-    monkeypatch.setattr(settings, "load", lambda: dataclasses.replace(load(), moodle_task_timeout_s=2))
+    load = airflow_adapter.load_settings  # the setting's floor is 10 s; 2 s keeps the test short
+    monkeypatch.setattr(airflow_adapter, "load_settings", lambda: dataclasses.replace(load(), moodle_task_timeout_s=2))
     moodle_site.set_fault(school.cfg, SYNC_USERS, hang=6, times=1)
     capfd.readouterr()
     dr, states = run_cycle(retries=1)
@@ -320,7 +318,7 @@ def test_a_sync_hanging_past_its_timeout_fails_and_a_rerun_after_it_ends_succeed
     assert nothing_marked(school) and links(school) == 0
     with moodle_site.hold_lock(school.cfg, SYNC_USERS):
         pass  # the hung sync has ended
-    monkeypatch.setattr(settings, "load", load)
+    monkeypatch.setattr(airflow_adapter, "load_settings", load)
     dr2, states = run_cycle(rerun=dr)
     assert dr2.state == "success", states
     assert_like_undisturbed(

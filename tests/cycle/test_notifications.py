@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 from aiosmtpd.controller import Controller
 
-from include.parent_provisioning import settings
+from include.parent_provisioning import airflow_adapter, names
 from testbed import moodle_site
 from testbed.moodle_site import SYNC_USERS
 from testbed.sshd import free_port
@@ -32,7 +32,7 @@ class Inbox:
     def __init__(self):
         self.received = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server, session, envelope):
         self.received.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content, policy=policy.default)))
         return "250 Message accepted for delivery"
 
@@ -48,7 +48,7 @@ def smtp_connection(port: int) -> str:
 @pytest.fixture(autouse=True)
 def settings_put_back(monkeypatch):
     """use_settings() writes os.environ itself: later tests must not inherit these notify_emails."""
-    key = f"AIRFLOW_VAR_{settings.VARIABLE_KEY.upper()}"
+    key = f"AIRFLOW_VAR_{names.SETTINGS_VARIABLE.upper()}"
     monkeypatch.setenv(key, os.environ.get(key, ""))  # undone after the test, whoever wrote it since
 
 
@@ -203,20 +203,19 @@ def test_without_notify_emails_nothing_is_sent(school, run_cycle, inbox):
 
 
 def test_the_deadline_callback_emails_while_the_run_is_still_going(fresh, inbox):
-    from include.parent_provisioning import notify
 
     use_settings(fresh, notify_emails=OPS)
-    run = {"dag_id": notify.DAG_ID, "dag_run_id": "scheduled__2026-09-01T01:00:00+00:00", "state": "running"}
+    run = {"dag_id": names.DAG_ID, "dag_run_id": "scheduled__2026-09-01T01:00:00+00:00", "state": "running"}
     run["queued_at"] = "2026-09-01T01:00:05Z"
     deadline = {"id": "0199", "deadline_time": "2026-09-01T04:00:05Z"}
-    asyncio.run(notify.deadline_missed(context={"dag_run": run, "deadline": deadline}))
+    asyncio.run(airflow_adapter.deadline_missed(context={"dag_run": run, "deadline": deadline}))
     assert len(inbox.received) == 1
     assert (
         inbox.received[0][1]["Subject"] == f"Parent provisioning still running past its deadline ({run['dag_run_id']})"
     )
     assert f"{BASE_URL}/dags/moodle_parent_provisioning/runs/{quote(run['dag_run_id'], safe='')}" in inbox.texts()[0]
     # A run that already failed was alerted by its failed task: no second email hours later.
-    asyncio.run(notify.deadline_missed(context={"dag_run": {**run, "state": "failed"}, "deadline": deadline}))
+    asyncio.run(airflow_adapter.deadline_missed(context={"dag_run": {**run, "state": "failed"}, "deadline": deadline}))
     assert len(inbox.received) == 1
 
 
@@ -224,11 +223,9 @@ def test_the_dag_declares_its_deadline_from_the_environment(monkeypatch):
     from airflow.dag_processing.dagbag import DagBag
     from airflow.sdk import AsyncCallback, DeadlineReference
 
-    from include.parent_provisioning import notify
-
     monkeypatch.setenv("PARENT_PROVISIONING_DEADLINE_MINUTES", "150")
     monkeypatch.setenv("PARENT_PROVISIONING_OVERRUN_MINUTES", "45")
-    dag = DagBag(dag_folder=str(DAGS)).get_dag("moodle_parent_provisioning")
+    dag = DagBag(dag_folder=str(DAGS)).get_dag(names.DAG_ID)
     fixed, overrun = dag.deadline
     assert fixed.reference == DeadlineReference.DAGRUN_QUEUED_AT
     assert fixed.interval.total_seconds() == 150 * 60
@@ -237,11 +234,11 @@ def test_the_dag_declares_its_deadline_from_the_environment(monkeypatch):
     assert overrun.interval.total_seconds() == 45 * 60
     for alert in (fixed, overrun):
         assert isinstance(alert.callback, AsyncCallback)
-        assert alert.callback.path == "include.parent_provisioning.notify.deadline_missed"
-    assert inspect.iscoroutinefunction(notify.deadline_missed)
-    assert all(notify.task_failed in t.on_failure_callback for t in dag.tasks)
+        assert alert.callback.path == "include.parent_provisioning.airflow_adapter.deadline_missed"
+    assert inspect.iscoroutinefunction(airflow_adapter.deadline_missed)
+    assert all(airflow_adapter.task_failed in t.on_failure_callback for t in dag.tasks)
     monkeypatch.setenv("PARENT_PROVISIONING_DEADLINE_MINUTES", "0")
-    (only,) = DagBag(dag_folder=str(DAGS)).get_dag("moodle_parent_provisioning").deadline
+    (only,) = DagBag(dag_folder=str(DAGS)).get_dag(names.DAG_ID).deadline
     assert only.reference == DeadlineReference.AVERAGE_RUNTIME(max_runs=10, min_runs=3)
     monkeypatch.setenv("PARENT_PROVISIONING_OVERRUN_MINUTES", "0")
-    assert not DagBag(dag_folder=str(DAGS)).get_dag("moodle_parent_provisioning").deadline
+    assert not DagBag(dag_folder=str(DAGS)).get_dag(names.DAG_ID).deadline

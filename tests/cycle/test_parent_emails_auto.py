@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from include.parent_provisioning import parent_emails
+from include.parent_provisioning import names
 from tests.cycle.test_notifications import loopback_smtp
 
 TEMPLATES = {
@@ -20,7 +20,7 @@ TEMPLATES = {
 
 @pytest.fixture
 def inbox(monkeypatch):
-    monkeypatch.setenv(f"AIRFLOW_VAR_{parent_emails.VARIABLE_KEY.upper()}", json.dumps(TEMPLATES))
+    monkeypatch.setenv(f"AIRFLOW_VAR_{names.EMAIL_TEMPLATES_VARIABLE.upper()}", json.dumps(TEMPLATES))
     with loopback_smtp(monkeypatch) as box:
         yield box
 
@@ -53,7 +53,7 @@ def test_the_cycle_emails_provisioned_and_fixable_parents_once(school, run_cycle
 
 
 def test_without_a_send_when_template_the_cycle_emails_no_parent(school, run_cycle, inbox, monkeypatch):
-    monkeypatch.delenv(f"AIRFLOW_VAR_{parent_emails.VARIABLE_KEY.upper()}")
+    monkeypatch.delenv(f"AIRFLOW_VAR_{names.EMAIL_TEMPLATES_VARIABLE.upper()}")
     school.pupil("Amy", "Lee", "7RB")
     school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")])
     dr, states = run_cycle()

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from include.parent_provisioning import management
+from include.parent_provisioning import management, names
 from include.parent_provisioning.settings import parse
 from testbed import mariadb
 from tests.cycle.school import settings_for, use_settings
@@ -228,7 +228,7 @@ def test_a_dry_run_plans_exactly_what_the_following_real_run_does(school, fresh,
     ]
     add_auth_row(school.cfg, returning, request_id=rids[6])
 
-    dr, states = run_cycle(conf={"dry_run": True})
+    dr, states = run_cycle(conf={names.DRY_RUN: True})
     assert dr.state == "success", states
     dry = report_of(dr)
     plan = {int(rid): p for rid, p in dry["plan"].items()}

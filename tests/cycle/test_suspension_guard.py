@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from include.parent_provisioning import names
 from testbed import demo_data, mariadb
 from tests.testbed.helpers import add_auth_row
 
@@ -130,7 +131,7 @@ def test_allow_mass_suspension_lets_one_run_through_and_the_record_names_who_tri
     emails = parents_with_accounts(school, 10)
     empty_the_auth_table(school)
     a_new_parent(school)
-    dr, states = run_cycle(conf={"allow_mass_suspension": True})
+    dr, states = run_cycle(conf={names.ALLOW_MASS_SUSPENSION: True})
     assert dr.state == "success", states
     assert suspended_usernames(school) == set(emails)
     summary = report_of(dr)
@@ -160,7 +161,7 @@ def test_a_dry_run_shows_the_prediction_and_the_refusal(school, run_cycle):
     parents_with_accounts(school, 10)
     empty_the_auth_table(school)
     a_new_parent(school)
-    dr, states = run_cycle(conf={"dry_run": True})
+    dr, states = run_cycle(conf={names.DRY_RUN: True})
     assert dr.state == "success", states
     sync = report_of(dr)["sync"]
     assert sync["prediction"]["suspended"] == 10 and sync["would_run"] is True

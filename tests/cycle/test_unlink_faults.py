@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from include.parent_provisioning import names
 from include.parent_provisioning.requests import CHILDREN_NOT_LINKED
 from testbed import moodle_site
 from tests.cycle import end_state, runner
@@ -117,10 +118,12 @@ def test_a_moodle_connection_cut_while_unlinking_leaves_nothing_half_done(school
     patterns, statement = CUTS[case]
     committed = patterns[-1] == "COMMIT"
     before = links(school)
-    with proxied(fresh, "moodle_db") as proxies:
-        proxies["moodle_db"].cut_on(*(p.format(m=school.cfg.moodle_prefix).encode() for p in patterns), after=True)
+    with proxied(fresh, names.MOODLE_CONN_ID) as proxies:
+        proxies[names.MOODLE_CONN_ID].cut_on(
+            *(p.format(m=school.cfg.moodle_prefix).encode() for p in patterns), after=True
+        )
         dr, states = run_cycle()
-        assert proxies["moodle_db"].cuts == 1
+        assert proxies[names.MOODLE_CONN_ID].cuts == 1
         assert states["unlink_children"] == "failed" and dr.state == "failed", states
         # all of unlinking's deletions and ledger updates, or none: the new link of the correction stays
         assert links(school) == before + 1 - (3 if committed else 0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from include.parent_provisioning import names
 from include.parent_provisioning.requests import CHILDREN_NOT_LINKED
 from tests.cycle.school import use_settings
 from tests.cycle.test_ledger import assignment, ledger, parent_role
@@ -177,7 +178,7 @@ def test_more_unlinks_than_the_cap_are_refused_with_the_figures_until_an_admin_o
     assert "request_bogus 3" in out and "allow_mass_unlink" in out
     assert "Ann" not in out and "ann.lee@example.org" not in out  # ids and counts only
 
-    dr = ok(run_cycle(conf={"allow_mass_unlink": True}))
+    dr = ok(run_cycle(conf={names.ALLOW_MASS_UNLINK: True}))
 
     assert school.links(parent) == {amy}
     record = cycle_record(school, dr.run_id)["summary"]
@@ -236,7 +237,7 @@ def test_a_dry_run_forecasts_the_unlinking_the_real_run_then_does_and_removes_no
     staff(fresh, "correct_child", first, 1, "Ava", "Lee", "7RB", "ops")
     before = (ledger(school), school.moodle_rows("SELECT * FROM {role_assignments} ORDER BY id"))
 
-    dry = ok(run_cycle(conf={"dry_run": True}))
+    dry = ok(run_cycle(conf={names.DRY_RUN: True}))
 
     forecast = report_of(dry)["unlinks"]
     assert (ledger(school), school.moodle_rows("SELECT * FROM {role_assignments} ORDER BY id")) == before

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from include.parent_provisioning import names
 from testbed.airflow_stack import WORKERS, AirflowStack, _session
 from tests.cycle.school import School, settings_for
 
@@ -24,7 +25,7 @@ TEST_STACK_ENV = {
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
 }
-DAG_ID = "moodle_parent_provisioning"
+DAG_ID = names.DAG_ID
 
 
 class StackSchool(School):
@@ -39,8 +40,13 @@ class StackSchool(School):
         connections = self.bed.airflow_connections()
         if smtp_port:
             extra = {"from_email": "airflow@school.example", "disable_ssl": True, "disable_tls": True}
-            connections["smtp_default"] = {"conn_type": "smtp", "host": "127.0.0.1", "port": smtp_port, "extra": extra}
-        variables = {"moodle_parent_provisioning": json.dumps(settings_for(self.bed, **settings))}
+            connections[names.SMTP_CONN_ID] = {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": smtp_port,
+                "extra": extra,
+            }
+        variables = {names.SETTINGS_VARIABLE: json.dumps(settings_for(self.bed, **settings))}
         self.stack.register(connections, variables)
 
     def cycle(self, conf: dict | None = None, timeout_s: float = 600) -> tuple[dict, dict[str, dict]]:

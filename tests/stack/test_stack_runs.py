@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from include.parent_provisioning import names
 from testbed import moodle_site
 from testbed.airflow_stack import WORKERS
 from testbed.moodle_site import SYNC_USERS
@@ -62,7 +63,7 @@ def test_a_deadline_alert_leaves_the_triggerer_for_the_smtp_server(on_stack, inb
     for name in ("Zebedee", "Quixotic", "Wilhelmina", "quill"):
         assert name not in alert[0]
     # Run by the triggerer, once, and it succeeded.
-    done = [("triggerer", "success", "include.parent_provisioning.notify.deadline_missed")]
+    done = [("triggerer", "success", "include.parent_provisioning.airflow_adapter.deadline_missed")]
     wait_for(lambda: _callbacks(stack, run_id) == done, 60, 0.5)
     run = stack.wait_for_run(run_id)
     assert run["state"] == "success"
@@ -119,7 +120,7 @@ def test_provision_now_in_a_real_browser_runs_on_the_workers_and_the_run_link_op
         page.screenshot(path=str(shots / "2-the-run.png"))
     run = stack.wait_for_run(run_id.rstrip(".:,"))
     assert run["state"] == "success" and run["triggered_by"] != "test"
-    assert run["conf"]["request_ids"] == [rid]
+    assert run["conf"][names.REQUEST_IDS] == [rid]
     on_workers(stack.task_instances(run["dag_run_id"]))
     assert school.req(rid)["status"] == "provisioned"
     assert school.moodle_rows("SELECT id FROM {role_assignments}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from include.parent_provisioning import settings
+from include.parent_provisioning import names, settings
 from testbed import compose_demo
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
@@ -35,12 +35,17 @@ def test_the_demo_moodle_servers_sshd_configuration_is_valid(demo_bed):
 
 def test_demo_init_writes_every_connection_the_dag_reads_with_the_host_key(demo_bed):
     connections, variables = compose_demo.airflow_objects(demo_bed)
-    assert set(connections) == {"wordpress_db", "moodle_db", "moodle_ssh", "smtp_default"}
-    ssh = connections["moodle_ssh"]
+    assert set(connections) == {
+        names.WORDPRESS_CONN_ID,
+        names.MOODLE_CONN_ID,
+        names.MOODLE_SSH_CONN_ID,
+        names.SMTP_CONN_ID,
+    }
+    ssh = connections[names.MOODLE_SSH_CONN_ID]
     assert (ssh["host"], ssh["port"]) == (compose_demo.MOODLE_HOST, 2222)
     assert ssh["extra"]["host_key"] == demo_bed.ssh.host_key_line and "no_host_key_check" not in ssh["extra"]
     assert ssh["extra"]["private_key"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
-    s = settings.parse(variables[settings.VARIABLE_KEY])
+    s = settings.parse(variables[names.SETTINGS_VARIABLE])
     assert s.moodle_dir == str(demo_bed.cfg.moodle_dir) and s.notify_emails == (compose_demo.OPS_EMAIL,)
 
 
@@ -49,19 +54,19 @@ def test_the_airflow_cli_takes_what_demo_init_writes(demo_bed):
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    ids = ["wordpress_db", "moodle_db", "moodle_ssh", "smtp_default"]
+    ids = [names.WORDPRESS_CONN_ID, names.MOODLE_CONN_ID, names.MOODLE_SSH_CONN_ID, names.SMTP_CONN_ID]
     try:
         compose_demo.register(demo_bed, airflow=AIRFLOW)
         with create_session() as session:
             stored = {c.conn_id: c for c in session.scalars(select(Connection).where(Connection.conn_id.in_(ids)))}
-            variable = session.scalar(select(Variable).where(Variable.key == settings.VARIABLE_KEY))
+            variable = session.scalar(select(Variable).where(Variable.key == names.SETTINGS_VARIABLE))
             assert set(stored) == set(ids)
-            assert stored["moodle_ssh"].extra_dejson["host_key"] == demo_bed.ssh.host_key_line
-            assert stored["wordpress_db"].conn_type == "mysql" and stored["smtp_default"].port == 1025
+            assert stored[names.MOODLE_SSH_CONN_ID].extra_dejson["host_key"] == demo_bed.ssh.host_key_line
+            assert stored[names.WORDPRESS_CONN_ID].conn_type == "mysql" and stored[names.SMTP_CONN_ID].port == 1025
             assert json.loads(variable.val)["moodle_dir"] == str(demo_bed.cfg.moodle_dir)
     finally:
         with create_session() as session:
             for row in session.scalars(select(Connection).where(Connection.conn_id.in_(ids))):
                 session.delete(row)
-            for row in session.scalars(select(Variable).where(Variable.key == settings.VARIABLE_KEY)):
+            for row in session.scalars(select(Variable).where(Variable.key == names.SETTINGS_VARIABLE)):
                 session.delete(row)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import MySQLdb
 import pytest
 
+from include.parent_provisioning import names
 from testbed import mariadb
 
 
@@ -30,7 +31,7 @@ DENIED = (1142, 1143, 1044)  # table / column / database access denied
 def test_the_airflow_connections_log_in_as_the_projects_users_not_root(fresh):
     from airflow.providers.mysql.hooks.mysql import MySqlHook
 
-    expected = {"wordpress_db": fresh.cfg.wp_user.name, "moodle_db": fresh.cfg.moodle_user.name}
+    expected = {names.WORDPRESS_CONN_ID: fresh.cfg.wp_user.name, names.MOODLE_CONN_ID: fresh.cfg.moodle_user.name}
     for conn_id, name in expected.items():
         user = MySqlHook(mysql_conn_id=conn_id).get_first("SELECT CURRENT_USER()")[0]
         assert user.split("@")[0] == name != "root", (conn_id, user)

@@ -13,6 +13,7 @@ import time
 import pytest
 from airflow.providers.ssh.hooks.ssh import SSHHook
 
+from include.parent_provisioning import names
 from testbed import mariadb, moodle_site
 from testbed.moodle_site import SEND_PASSWORDS, SYNC_USERS
 from tests.testbed.helpers import add_auth_row, delete_auth_row, moodle_exec, moodle_rows
@@ -20,7 +21,7 @@ from tests.testbed.helpers import add_auth_row, delete_auth_row, moodle_exec, mo
 
 def run(bed, task, extra="", timeout=30, layout="classic"):
     """(exit status, stdout lines) of one Moodle CLI run over SSH."""
-    hook = SSHHook(ssh_conn_id="moodle_ssh", cmd_timeout=timeout)
+    hook = SSHHook(ssh_conn_id=names.MOODLE_SSH_CONN_ID, cmd_timeout=timeout)
     with hook.get_conn() as client:
         status, out, err = hook.exec_ssh_client_command(
             client,
@@ -249,11 +250,11 @@ def test_moodle_51_public_layout(fresh):
 def test_ssh_refuses_a_server_with_another_host_key(fresh, monkeypatch):
     import json
 
-    conn = fresh.airflow_connections()["moodle_ssh"]
+    conn = fresh.airflow_connections()[names.MOODLE_SSH_CONN_ID]
     conn["extra"]["host_key"] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDd7PaB5rOcx/6dKdOSW1sMP5sP2sQ7B4nVD8m3Dq2bX"
     monkeypatch.setenv("AIRFLOW_CONN_MOODLE_SSH", json.dumps(conn))
     with pytest.raises(Exception, match="(?i)host key|not found in known_hosts|does not match"):
-        SSHHook(ssh_conn_id="moodle_ssh", cmd_timeout=5).get_conn()
+        SSHHook(ssh_conn_id=names.MOODLE_SSH_CONN_ID, cmd_timeout=5).get_conn()
 
 
 def test_sshd_listens_on_loopback_only(bed):

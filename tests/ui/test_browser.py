@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from include.parent_provisioning import names
 from testbed.sshd import free_port
 from tests.cycle.school import School, use_settings
 from tests.ui.browser import CHROMIUM, chromium, log_in
@@ -125,7 +126,7 @@ def test_staff_approve_and_force_a_cycle_in_a_real_browser(api_server, fresh):
         page.screenshot(path=str(shots / "5-cycle-started.png"))
         frame.get_by_role("link", name="Open the run in Airflow").click()
         page.wait_for_url("**/dags/moodle_parent_provisioning/runs/**", timeout=30000, wait_until="commit")
-        expect(page.get_by_text("moodle_parent_provisioning").first).to_be_visible(timeout=30000)
+        expect(page.get_by_text(names.DAG_ID).first).to_be_visible(timeout=30000)
         page.wait_for_timeout(1500)
         page.screenshot(path=str(shots / "6-airflow-run.png"))
 

@@ -10,14 +10,14 @@ import re
 
 import pytest
 
-from include.parent_provisioning import parent_emails
+from include.parent_provisioning import names, parent_emails
 from testbed.sshd import free_port
 from tests.cycle.school import School, use_settings
 from tests.cycle.test_notifications import loopback_smtp, smtp_connection
 from tests.ui.conftest import login
 
 BASE = "/parent-provisioning"
-TEMPLATES_VAR = f"AIRFLOW_VAR_{parent_emails.VARIABLE_KEY.upper()}"
+TEMPLATES_VAR = f"AIRFLOW_VAR_{names.EMAIL_TEMPLATES_VARIABLE.upper()}"
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from urllib.parse import unquote_plus
 import pytest
 
 from include.parent_provisioning import management as m
-from include.parent_provisioning import wordpress
+from include.parent_provisioning import names, wordpress
 from include.parent_provisioning.settings import parse
 from testbed import mariadb
 from tests.cycle.school import School, settings_for, use_settings
@@ -422,7 +422,7 @@ def test_provision_now_starts_the_run_in_process_as_the_user_whatever_host_the_r
 
     use_settings(fresh)
     school = School(fresh)
-    assert run_cycle(conf={"dry_run": True})[0].state == "success"  # the DAG as Airflow's database knows it
+    assert run_cycle(conf={names.DRY_RUN: True})[0].state == "success"  # the DAG as Airflow's database knows it
     rid = school.request("ann.lee@example.org", [("Amy", "Lee", "7RB")])
     login(client, "ops")
     form = {"csrf": csrf_of(client.get(f"{BASE}/").text), "request_ids": str(rid)}
@@ -431,7 +431,7 @@ def test_provision_now_starts_the_run_in_process_as_the_user_whatever_host_the_r
     assert response.status_code == 303, response.text
     [run_id] = parse_qs(urlparse(response.headers["location"]).query)["run"]
     with create_session() as session:
-        run = session.query(DagRun).filter(DagRun.dag_id == "moodle_parent_provisioning", DagRun.run_id == run_id).one()
+        run = session.query(DagRun).filter(DagRun.dag_id == names.DAG_ID, DagRun.run_id == run_id).one()
         assert (run.conf, run.triggering_user_name) == ({"request_ids": [rid], "dry_run": False}, "ops")
         session.delete(run)  # nothing here runs it: leave no queued run for other tests
     login(client, "viewer")

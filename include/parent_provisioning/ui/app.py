@@ -76,16 +76,16 @@ def refused(request: Request, exc: HTTPException):
 
 
 def load_settings():
-    from include.parent_provisioning import settings
+    from include.parent_provisioning import airflow_adapter
 
-    return settings.load()
+    return airflow_adapter.load_settings()
 
 
 @contextmanager
 def _database(conn_id: str):
-    from airflow.providers.mysql.hooks.mysql import MySqlHook
+    from include.parent_provisioning import airflow_adapter
 
-    conn = MySqlHook(mysql_conn_id=conn_id).get_conn()
+    conn = airflow_adapter.connect(conn_id)
     try:
         yield conn
     finally:
@@ -239,7 +239,7 @@ def requests_page(
     dir: str = "desc",
     page: int = 1,
     user: UiUser = Depends(require_personal_data),
-):  # noqa: A002
+):
     if "q" in request.query_params:
         raise HTTPException(400, SEARCH_IN_URL)
     return _requests_view(request, user, status, type, "", sort, dir, page)
@@ -255,12 +255,12 @@ def requests_search(
     dir: str = Form("desc"),
     page: int = Form(1),
     user: UiUser = Depends(require_personal_data),
-):  # noqa: A002
+):
     """The queue searched: the term travels in the form's body, never in a URL."""
     return _requests_view(request, user, status, type, q, sort, dir, page)
 
 
-def _requests_view(request: Request, user: UiUser, status, type, q, sort, dir, page) -> HTMLResponse:  # noqa: A002
+def _requests_view(request: Request, user: UiUser, status, type, q, sort, dir, page) -> HTMLResponse:
     rows, total = _query_requests(status, type, q, sort, dir, page, 50)
     f = {"status": status, "type": type, "q": q, "sort": sort, "dir": dir, "page": page}
     matches, match_error = previews(rows)
@@ -326,10 +326,10 @@ def request_page(request: Request, request_id: int, user: UiUser = Depends(requi
 
 
 def _templates():
-    from include.parent_provisioning import parent_emails
+    from include.parent_provisioning import airflow_adapter, parent_emails
 
     try:
-        return parent_emails.load(), ""
+        return airflow_adapter.email_templates(), ""
     except parent_emails.TemplateError as exc:
         return {}, str(exc)
 
@@ -349,14 +349,14 @@ def _email_preview(request_id: int, key: str) -> dict:
 
 
 def _send_email(request_id: int, key: str, actor: str) -> m.ActionResult:
-    from include.parent_provisioning import parent_emails
+    from include.parent_provisioning import airflow_adapter
 
     templates, error = _templates()
     if error:
         raise m.ActionRefused(error)
     s = load_settings()
     with wordpress() as conn:
-        return m.email_parent(conn, s, request_id, key, templates, actor, parent_emails.send)
+        return m.email_parent(conn, s, request_id, key, templates, actor, airflow_adapter.send_parent_email)
 
 
 @app.get("/auth-users", response_class=HTMLResponse)
@@ -593,7 +593,7 @@ def cycle_action(request: Request, request_ids: str = Form(""), user: UiUser = D
         ids = _ids(request_ids)
     except m.ActionRefused as exc:
         return _back("/", str(exc), error=True)
-    from include.parent_provisioning.ui.trigger import trigger_cycle
+    from include.parent_provisioning.ui.security import trigger_cycle
 
     run_id = trigger_cycle(request, user, ids)
     which = f"requests {', '.join(map(str, ids))}" if ids else "every approved request"
@@ -629,7 +629,7 @@ def api_list(
     status: str = "",
     type: str = "",
     sort: str = "date_created",
-    dir: str = "desc",  # noqa: A002
+    dir: str = "desc",
     page: int = 1,
     per_page: int = 50,
     user: UiUser = Depends(require_personal_data),
