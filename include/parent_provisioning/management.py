@@ -1,10 +1,11 @@
-"""What staff do to requests: approve, deny, de-provision, correct, upload; and the queries
-behind the request screens. The rules are the WordPress plugin's where they were right.
+"""What staff do to requests and auth rows: approve, deny, de-provision, correct, upload,
+remove orphaned auth rows; and what the request screens show of them. The rules are the
+WordPress plugin's where they were right; the SQL is wordpress.py's.
 
 Each action is one database transaction that locks the request row first, so two staff
 acting at once cannot both succeed, and appends one dated line to `system_comment`
-naming who did it. Nothing here trusts its input: every value is validated and every
-SQL value is a parameter.
+naming who did it. Nothing here trusts its input: every value is validated before it
+reaches the database.
 """
 
 from __future__ import annotations
@@ -15,19 +16,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from include.parent_provisioning import sql
+from include.parent_provisioning import sql, wordpress
+from include.parent_provisioning.names import SMTP_CONN_ID
 from include.parent_provisioning.requests import (
     CHILDREN_NOT_LINKED,
     DEPROVISIONED,
     EMAIL_PATTERN,
     REQUEST_TYPES,
     STATUSES,
-    UPLOADED,
     normalise_email,
 )
 from include.parent_provisioning.settings import Settings
 
-AUTH_DESCRIPTION = "Parent Moodle Account"
 # Other names a column goes by: the WordPress plugin's own upload template (js/upload-users.js) says
 # "Parent Email Address".
 HEADER_ALIASES = {"parent email address": "parent email"}
@@ -38,7 +38,6 @@ CSV_COLUMNS = (
     "Child 3 First Name", "Child 3 Surname", "Child 3 Tutor Group",
 )  # fmt: skip
 LIMITS = {"parent_title": 12, "name": 255, "email": 255, "tg": 16, "staff_comment": 65535}
-SORTABLE = {"date_created", "date_updated", "date_approved", "id", "parent_sname", "child_sname"}
 MAX_UPLOAD_ROWS = 5000
 MAX_BULK_IDS = 5000
 
@@ -80,59 +79,23 @@ def _line(actor: str, text: str) -> str:
 
 
 def _lock_request(cur, s: Settings, request_id: int) -> dict:
-    cur.execute(
-        f"SELECT id, status, parent_email, request_type FROM `{s.requests_table}` WHERE id = %s FOR UPDATE",
-        (request_id,),
-    )
-    row = cur.fetchone()
-    if not row:
+    req = wordpress.lock_request(cur, s, request_id)
+    if req is None:
         raise ActionRefused(f"request {request_id} does not exist")
-    return dict(zip(("id", "status", "parent_email", "request_type"), row, strict=True))
-
-
-def _auth_row_exists(cur, s: Settings, email: str) -> bool:
-    """Any auth row for this email, whatever its case or spacing (locks the rows it reads,
-    so two approvals of the same email serialise)."""
-    cur.execute(
-        f"SELECT id FROM `{s.auth_table}` WHERE LOWER(TRIM(username)) = %s OR LOWER(TRIM(parent_email)) = %s"
-        " LIMIT 1 FOR UPDATE",
-        (email, email),
-    )
-    return cur.fetchone() is not None
+    return req
 
 
 def _append(cur, s: Settings, request_id: int, line: str, **changes) -> None:
-    sets = ", ".join(f"{col} = %s" for col in changes)
-    cur.execute(
-        f"UPDATE `{s.requests_table}` SET {sets + ', ' if sets else ''}date_updated = %s,"
-        " system_comment = CONCAT_WS('\\n', NULLIF(system_comment, ''), %s) WHERE id = %s",
-        (*changes.values(), _now(), line, request_id),
-    )
+    """A staff action's line on the request's history, with its changes; date_updated says when."""
+    wordpress.append_line(cur, s, request_id, line, updated_at=_now(), **changes)
 
 
-def _write_auth_row(cur, s: Settings, request_id: int) -> None:
-    """The auth row exactly as the WordPress plugin's approval writes it. "Title First name" is
-    cut to its column, as WordPress's (non-strict) connection stored it; strict SQL refused it."""
-    cur.execute(
-        f"INSERT INTO `{s.auth_table}` (username, parent_title, parent_fname, parent_sname, parent_email,"
-        " description, request_id) SELECT LOWER(TRIM(parent_email)), parent_title,"
-        " LEFT(CONCAT(parent_title, ' ', parent_fname), 255), parent_sname, LOWER(TRIM(parent_email)), %s, id"
-        f" FROM `{s.requests_table}` WHERE id = %s",
-        (AUTH_DESCRIPTION, request_id),
-    )
-
-
-def _in_transaction(conn, work):
-    cur = conn.cursor()
-    try:
-        result = work(cur)
-        conn.commit()
-        return result
-    except Exception:
+def _read_only(conn, read):
+    """read(cursor), then the transaction ended: no snapshot held while the actions that follow run."""
+    with sql.cursor(conn) as cur:
+        result = read(cur)
         conn.rollback()
-        raise
-    finally:
-        cur.close()
+    return result
 
 
 def approve(conn, s: Settings, request_id: int, actor: str) -> ActionResult:
@@ -147,7 +110,7 @@ def approve(conn, s: Settings, request_id: int, actor: str) -> ActionResult:
         email = normalise_email(req["parent_email"])
         if not EMAIL_PATTERN.fullmatch(email):
             raise ActionRefused(f"request {request_id}: the parent email is not a usable address; correct it first")
-        if _auth_row_exists(cur, s, email):
+        if wordpress.auth_row_exists(cur, s, email):
             if req["request_type"] == CHILDREN_NOT_LINKED:
                 _append(
                     cur,
@@ -167,10 +130,10 @@ def approve(conn, s: Settings, request_id: int, actor: str) -> ActionResult:
             )
             return ActionResult(request_id, "duplicate", "an account for this email already exists: marked duplicate")
         _append(cur, s, request_id, _line(actor, "Approved"), status="approved", date_approved=_now())
-        _write_auth_row(cur, s, request_id)
+        wordpress.write_auth_row(cur, s, request_id)
         return ActionResult(request_id, "approved", "approved; the next cycle creates the account")
 
-    return _in_transaction(conn, work)
+    return wordpress.in_transaction(conn, work)
 
 
 def _check_deprovision_status(status: str) -> None:
@@ -186,24 +149,6 @@ DOING = {
     "pending": "sending it back to pending",
 }
 NEXT_CYCLE = "the next provisioning cycle (the nightly run, or 'Provision now')"
-
-
-def _own_auth_rows(cur, s: Settings, request_id: int) -> int:
-    cur.execute(f"SELECT id FROM `{s.auth_table}` WHERE request_id = %s FOR UPDATE", (request_id,))
-    return len(cur.fetchall())
-
-
-def _other_auth_row(cur, s: Settings, email: str, request_id: int) -> int | None:
-    """The request whose auth row for this email (any case or spacing, as `_auth_row_exists`)
-    remains when this request's goes: while it stays, Moodle's user sync keeps the parent's
-    account active. None when there is none."""
-    cur.execute(
-        f"SELECT request_id FROM `{s.auth_table}` WHERE (LOWER(TRIM(username)) = %s OR LOWER(TRIM(parent_email)) = %s)"
-        " AND request_id <> %s ORDER BY id LIMIT 1 FOR UPDATE",
-        (email, email, request_id),
-    )
-    row = cur.fetchone()
-    return None if row is None else int(row[0])
 
 
 def _status_note(was: str, status: str, removed: int, keeper: int | None) -> str:
@@ -260,16 +205,16 @@ def set_status(conn, s: Settings, request_id: int, status: str, actor: str, conf
         req = _lock_request(cur, s, request_id)
         if req["status"] == status:
             raise ActionRefused(f"request {request_id} is already {status}")
-        own = _own_auth_rows(cur, s, request_id)
-        keeper = _other_auth_row(cur, s, normalise_email(req["parent_email"]), request_id) if own else None
+        own = wordpress.own_auth_rows(cur, s, request_id)
+        keeper = wordpress.other_auth_row(cur, s, normalise_email(req["parent_email"]), request_id) if own else None
         if own and req["status"] == "provisioned" and not confirmed:
             raise _confirmation(request_id, status, keeper)
-        cur.execute(f"DELETE FROM `{s.auth_table}` WHERE request_id = %s", (request_id,))
-        note = _status_note(req["status"], status, cur.rowcount, keeper)
+        removed = wordpress.delete_own_auth_rows(cur, s, request_id)
+        note = _status_note(req["status"], status, removed, keeper)
         _append(cur, s, request_id, _line(actor, note), status=status)
         return ActionResult(request_id, status, note)
 
-    return _in_transaction(conn, work)
+    return wordpress.in_transaction(conn, work)
 
 
 def _suspension_guard(s: Settings, losing: int, keeping: int, what: str, confirmed: bool) -> None:
@@ -314,22 +259,14 @@ def set_status_many(
         raise ActionRefused("give at least one request id")
     if len(ids) > MAX_BULK_IDS:
         raise ActionRefused(f"at most {MAX_BULK_IDS} requests at once")
-    cur = conn.cursor()
-    try:
-        losing = sql.rows(
-            cur,
-            f"SELECT COUNT(DISTINCT a.request_id) FROM `{s.auth_table}` a JOIN `{s.requests_table}` r"
-            f" ON r.id = a.request_id WHERE r.status <> %s AND a.request_id IN ({sql.marks(len(ids))})",
-            (status, *ids),
-        )[0][0]
-        # The parents Moodle keeps active are those with an auth row: the share is of those.
-        keeping = sql.rows(cur, f"SELECT COUNT(DISTINCT request_id) FROM `{s.auth_table}`")[0][0]
-        conn.rollback()  # a read only: no snapshot held while the actions run
-    finally:
-        cur.close()
-    _suspension_guard(
-        s, int(losing), int(keeping), f"of these {len(ids)} requests would lose their auth row", confirmed
+    losing, keeping = _read_only(
+        conn,
+        lambda cur: (
+            wordpress.requests_losing_auth_rows(cur, s, ids, status),
+            wordpress.requests_with_auth_rows(cur, s),
+        ),
     )
+    _suspension_guard(s, losing, keeping, f"of these {len(ids)} requests would lose their auth row", confirmed)
     results = []
     for request_id in ids:
         try:
@@ -352,8 +289,7 @@ CHILD_PREFIX = {1: "child", 2: "child2", 3: "child3"}
 
 def _stored_child(cur, s: Settings, request_id: int, columns: Sequence[str]) -> tuple[str, ...]:
     """A child's three columns as stored, with the whitespace cleanup a correction gets."""
-    cur.execute(f"SELECT {', '.join(columns)} FROM `{s.requests_table}` WHERE id = %s", (request_id,))
-    return tuple(" ".join(str(v or "").split()) for v in cur.fetchone())
+    return tuple(" ".join(str(v or "").split()) for v in wordpress.request_columns(cur, s, request_id, columns))
 
 
 def _provisioned_correction_note(position: int, values: tuple[str, ...]) -> str:
@@ -397,7 +333,7 @@ def correct_child(
         _append(cur, s, request_id, _line(actor, note), status="approved", **changes)
         return ActionResult(request_id, "approved", note)
 
-    return _in_transaction(conn, work)
+    return wordpress.in_transaction(conn, work)
 
 
 def set_staff_comment(conn, s: Settings, request_id: int, text: str, actor: str) -> ActionResult:
@@ -410,7 +346,7 @@ def set_staff_comment(conn, s: Settings, request_id: int, text: str, actor: str)
         _append(cur, s, request_id, _line(actor, "Staff comment edited"), staff_comment=comment)
         return ActionResult(request_id, req["status"], "staff comment saved")
 
-    return _in_transaction(conn, work)
+    return wordpress.in_transaction(conn, work)
 
 
 # Emails to a parent -------------------------------------------------------------------
@@ -448,9 +384,9 @@ def email_parent(conn, s: Settings, request_id: int, template_key: str, template
             _lock_request(cur, s, request_id)
             _append(cur, s, request_id, failed)
 
-        _in_transaction(conn, log_failure)
+        wordpress.in_transaction(conn, log_failure)
         raise ActionRefused(
-            f"the email could not be sent ({type(exc).__name__}): check the smtp_default connection"
+            f"the email could not be sent ({type(exc).__name__}): check the {SMTP_CONN_ID} connection"
         ) from exc
 
     def work(cur) -> ActionResult:
@@ -458,7 +394,7 @@ def email_parent(conn, s: Settings, request_id: int, template_key: str, template
         _append(cur, s, request_id, _line(actor, f"Email '{name}' sent to the parent"))
         return ActionResult(request_id, req["status"], f"email '{name}' sent to the parent")
 
-    return _in_transaction(conn, work)
+    return wordpress.in_transaction(conn, work)
 
 
 # Bulk upload --------------------------------------------------------------------------
@@ -489,56 +425,16 @@ def validate_upload(conn, s: Settings, text: str) -> list[UploadRow]:
 
 
 def _validate_rows(conn, s: Settings, reader: csv.DictReader) -> list[UploadRow]:
-    if not reader.fieldnames:
-        raise ActionRefused("the file is empty")
-    by_lower = {}
-    for name in reader.fieldnames:
-        key = (name or "").strip().lower()
-        by_lower[HEADER_ALIASES.get(key, key)] = name
-    missing = [c for c in CSV_COLUMNS if c.lower() not in by_lower]
-    if missing:
-        raise ActionRefused(f"the file has no column {missing[0]!r}; the columns are: {', '.join(CSV_COLUMNS)}")
-    cur = conn.cursor()
-    try:
-        cur.execute(f"SELECT username, parent_email FROM `{s.auth_table}`")
-        known = {normalise_email(v) for row in cur.fetchall() for v in row if v}
-    finally:
-        cur.close()
+    column_of = _header(reader)
+    known = wordpress.auth_emails(conn, s)
     rows: list[UploadRow] = []
     seen: set[str] = set()
     for n, raw in enumerate(reader, start=2):
         if n - 1 > MAX_UPLOAD_ROWS:
             raise ActionRefused(f"the file has more than {MAX_UPLOAD_ROWS} rows: split it")
-        values = {c: " ".join(str(raw.get(by_lower[c.lower()]) or "").split()) for c in CSV_COLUMNS}
-        row = UploadRow(line=n, values=values)
+        values = {c: " ".join(str(raw.get(column_of[c]) or "").split()) for c in CSV_COLUMNS}
+        row = UploadRow(line=n, values=values, problems=row_problems(values))
         email = normalise_email(values["Parent Email"])
-        if len(email) > LIMITS["email"]:
-            row.problems.append(f"Parent Email is longer than {LIMITS['email']} characters")
-        elif not EMAIL_PATTERN.fullmatch(email):
-            row.problems.append("Parent Email is not a usable address")
-        for col, limit in (
-            ("Parent Title", LIMITS["parent_title"]),
-            ("Parent First Name", LIMITS["name"]),
-            ("Parent Surname", LIMITS["name"]),
-        ):
-            if not values[col]:
-                row.problems.append(f"{col} is empty")
-            elif len(values[col]) > limit:
-                row.problems.append(f"{col} is longer than {limit} characters")
-        for k in (1, 2, 3):
-            child = [values[f"Child {k} First Name"], values[f"Child {k} Surname"], values[f"Child {k} Tutor Group"]]
-            if k == 1 and not all(child):
-                row.problems.append("Child 1 needs a first name, surname and tutor group")
-            elif any(child) and not all(child):
-                row.problems.append(f"Child {k} is only partly filled in")
-            for col, value, limit in zip(
-                ("First Name", "Surname", "Tutor Group"),
-                child,
-                (LIMITS["name"], LIMITS["name"], LIMITS["tg"]),
-                strict=True,
-            ):
-                if len(value) > limit:
-                    row.problems.append(f"Child {k} {col} is longer than {limit} characters")
         if row.problems:
             row.verdict = "invalid"
         elif email in known or email in seen:
@@ -553,6 +449,51 @@ def _validate_rows(conn, s: Settings, reader: csv.DictReader) -> list[UploadRow]
     return rows
 
 
+def _header(reader: csv.DictReader) -> dict[str, str]:
+    """Each of CSV_COLUMNS as the file's header names it: any case or spacing, or an alias."""
+    if not reader.fieldnames:
+        raise ActionRefused("the file is empty")
+    by_lower = {}
+    for name in reader.fieldnames:
+        key = (name or "").strip().lower()
+        by_lower[HEADER_ALIASES.get(key, key)] = name
+    missing = [c for c in CSV_COLUMNS if c.lower() not in by_lower]
+    if missing:
+        raise ActionRefused(f"the file has no column {missing[0]!r}; the columns are: {', '.join(CSV_COLUMNS)}")
+    return {c: by_lower[c.lower()] for c in CSV_COLUMNS}
+
+
+def row_problems(values: dict[str, str]) -> list[str]:
+    """What makes an uploaded row (its CSV_COLUMNS, whitespace tidied) invalid; none when it is valid."""
+    problems = []
+    email = normalise_email(values["Parent Email"])
+    if len(email) > LIMITS["email"]:
+        problems.append(f"Parent Email is longer than {LIMITS['email']} characters")
+    elif not EMAIL_PATTERN.fullmatch(email):
+        problems.append("Parent Email is not a usable address")
+    for col, limit in (
+        ("Parent Title", LIMITS["parent_title"]),
+        ("Parent First Name", LIMITS["name"]),
+        ("Parent Surname", LIMITS["name"]),
+    ):
+        if not values[col]:
+            problems.append(f"{col} is empty")
+        elif len(values[col]) > limit:
+            problems.append(f"{col} is longer than {limit} characters")
+    for k in (1, 2, 3):
+        child = [values[f"Child {k} First Name"], values[f"Child {k} Surname"], values[f"Child {k} Tutor Group"]]
+        if k == 1 and not all(child):
+            problems.append("Child 1 needs a first name, surname and tutor group")
+        elif any(child) and not all(child):
+            problems.append(f"Child {k} is only partly filled in")
+        for col, value, limit in zip(
+            ("First Name", "Surname", "Tutor Group"), child, (LIMITS["name"], LIMITS["name"], LIMITS["tg"]), strict=True
+        ):
+            if len(value) > limit:
+                problems.append(f"Child {k} {col} is longer than {limit} characters")
+    return problems
+
+
 def upload(conn, s: Settings, rows: Sequence[UploadRow], actor: str, remote_ip: str = "") -> dict[str, int]:
     """Write every valid row in one transaction: approved with its auth row, or duplicate."""
     valid = [r for r in rows if r.verdict in ("approved", "duplicate")]
@@ -561,56 +502,29 @@ def upload(conn, s: Settings, rows: Sequence[UploadRow], actor: str, remote_ip: 
         now = _now()
         counts = {"approved": 0, "duplicate": 0}
         for row in valid:
-            v = row.values
-            email = normalise_email(v["Parent Email"])
+            email = normalise_email(row.values["Parent Email"])
             # Re-checked inside the transaction: another upload or approval may have added the email.
-            status = "duplicate" if row.verdict == "duplicate" or _auth_row_exists(cur, s, email) else "approved"
-            cur.execute(
-                f"INSERT INTO `{s.requests_table}` (parent_title, parent_fname, parent_sname, parent_email,"
-                " child_fname, child_sname, child_tg, child2_fname, child2_sname, child2_tg, child3_fname,"
-                " child3_sname, child3_tg, status, parent_comment, staff_comment, system_comment, date_created,"
-                " date_updated, date_approved, remote_ip_addr, request_type)"
-                " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,'','',%s,%s,%s,%s,%s,%s)",
-                (v["Parent Title"], v["Parent First Name"], v["Parent Surname"], email,
-                 v["Child 1 First Name"], v["Child 1 Surname"], v["Child 1 Tutor Group"],
-                 v["Child 2 First Name"], v["Child 2 Surname"], v["Child 2 Tutor Group"],
-                 v["Child 3 First Name"], v["Child 3 Surname"], v["Child 3 Tutor Group"],
-                 status, _line(actor, f"Uploaded from line {row.line} of a file: {status}"), now, now,
-                 now if status == "approved" else None, remote_ip[:255], UPLOADED),
-            )  # fmt: skip
+            status = (
+                "duplicate" if row.verdict == "duplicate" or wordpress.auth_row_exists(cur, s, email) else "approved"
+            )
+            values = [email if c == "Parent Email" else row.values[c] for c in CSV_COLUMNS]
+            line = _line(actor, f"Uploaded from line {row.line} of a file: {status}")
+            request_id = wordpress.insert_uploaded(cur, s, values, status, line, now, remote_ip)
             if status == "approved":
-                _write_auth_row(cur, s, cur.lastrowid)
+                wordpress.write_auth_row(cur, s, request_id)
             counts[status] += 1
         return counts
 
-    return _in_transaction(conn, work)
+    return wordpress.in_transaction(conn, work)
 
 
-# Queries for the screens --------------------------------------------------------------
+# What the screens show ----------------------------------------------------------------
 
 
 def status_counts(conn, s: Settings) -> dict[str, int]:
-    cur = conn.cursor()
-    try:
-        cur.execute(f"SELECT status, COUNT(*) FROM `{s.requests_table}` GROUP BY status")
-        found = {status: int(n) for status, n in cur.fetchall()}
-    finally:
-        cur.close()
+    """Every status's count, those with no request too."""
+    found = wordpress.status_counts(conn, s)
     return {status: found.get(status, 0) for status in STATUSES} | found
-
-
-def pending_waiting(conn, s: Settings) -> int:
-    """Pending requests received more than `pending_warn_days` ago: parents waiting on staff."""
-    cur = conn.cursor()
-    try:
-        cur.execute(
-            f"SELECT COUNT(*) FROM `{s.requests_table}` WHERE status = 'pending'"
-            " AND date_created < NOW() - INTERVAL %s DAY",
-            (s.pending_warn_days,),
-        )
-        return int(cur.fetchone()[0])
-    finally:
-        cur.close()
 
 
 def list_requests(
@@ -625,64 +539,14 @@ def list_requests(
     per_page: int = 50,
 ) -> tuple[list[dict], int]:
     """One page of requests, filtered and sorted in the database."""
-    where, params = ["1 = 1"], []
-    if status:
-        if status not in STATUSES:
-            raise ActionRefused(f"unknown status {status!r}")
-        where.append("status = %s")
-        params.append(status)
-    if request_type:
-        if request_type not in REQUEST_TYPES:
-            raise ActionRefused("unknown request type")
-        where.append("request_type = %s")
-        params.append(request_type)
-    if search and search.strip():
-        term = search.strip()
-        if term.isdigit():
-            where.append("id = %s")
-            params.append(int(term))
-        else:
-            like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            # The parent, each of the three children, and the comments staff and parents wrote.
-            fields = (
-                "parent_email", "CONCAT_WS(' ', parent_fname, parent_sname)",
-                "CONCAT_WS(' ', child_fname, child_sname)", "CONCAT_WS(' ', child2_fname, child2_sname)",
-                "CONCAT_WS(' ', child3_fname, child3_sname)",
-                "parent_comment", "staff_comment",
-            )  # fmt: skip
-            where.append("(" + " OR ".join(f"{f} LIKE %s" for f in fields) + ")")
-            params += [like] * len(fields)
-    if sort not in SORTABLE:
+    if status and status not in STATUSES:
+        raise ActionRefused(f"unknown status {status!r}")
+    if request_type and request_type not in REQUEST_TYPES:
+        raise ActionRefused("unknown request type")
+    if sort not in wordpress.SORTABLE:
         raise ActionRefused(f"cannot sort by {sort!r}")
     page, per_page = _paging(page, per_page, 500)
-    clause = " AND ".join(where)
-    cur = conn.cursor()
-    try:
-        cur.execute(f"SELECT COUNT(*) FROM `{s.requests_table}` WHERE {clause}", params)
-        total = int(cur.fetchone()[0])
-        rows = sql.dict_rows(
-            cur,
-            f"SELECT id, status, request_type, parent_title, parent_fname, parent_sname, parent_email, child_fname,"
-            f" child_sname, child_tg, date_created, date_approved, date_updated FROM `{s.requests_table}`"
-            f" WHERE {clause} ORDER BY {sort} {'DESC' if descending else 'ASC'}, id DESC LIMIT %s OFFSET %s",
-            (*params, per_page, (page - 1) * per_page),
-        )
-    finally:
-        cur.close()
-    return rows, total
-
-
-def _dict_rows(conn, query: str, params: Sequence = ()) -> list[dict]:
-    """Rows as dicts; the project's own tables may not exist before the first cycle."""
-    cur = conn.cursor()
-    try:
-        return sql.dict_rows(cur, query, params)
-    except Exception as exc:
-        if exc.args and exc.args[0] == 1146:  # ER_NO_SUCH_TABLE
-            return []
-        raise
-    finally:
-        cur.close()
+    return wordpress.requests_page(conn, s, status, request_type, search, sort, descending, page, per_page)
 
 
 # What a request's screen and the API show of it, and nothing more: never the plugin's old password
@@ -704,41 +568,7 @@ SHOWN_FIELDS = DETAIL_FIELDS + CHILD_FIELDS + ("staff_comment", "system_comment"
 
 
 def get_request(conn, s: Settings, request_id: int) -> dict | None:
-    columns = ", ".join(f"`{c}`" for c in SHOWN_FIELDS)
-    rows = _dict_rows(conn, f"SELECT {columns} FROM `{s.requests_table}` WHERE id = %s", (request_id,))
-    return rows[0] if rows else None
-
-
-def request_outcomes(conn, s: Settings, request_id: int) -> list[dict]:
-    return _dict_rows(
-        conn,
-        f"SELECT run_id, outcome, reasons, reason_key, linked_children, attempt, needs_attention, updated_at"
-        f" FROM `{s.outcomes_table}` WHERE request_id = %s ORDER BY id DESC",
-        (request_id,),
-    )
-
-
-def recent_cycles(conn, s: Settings, limit: int = 10) -> list[dict]:
-    return _dict_rows(
-        conn,
-        f"SELECT run_id, started_at, finished_at, state, triggered_by, run_type, dry_run, summary"
-        # Two cycles may start within one second: the run id (its time to the microsecond) orders them then.
-        f" FROM `{s.cycles_table}` ORDER BY started_at DESC, run_id DESC LIMIT %s",
-        (limit,),
-    )
-
-
-def needing_attention(conn, s: Settings, limit: int = 200) -> list[dict]:
-    """Approved requests whose latest cycle flagged them as failing the same way repeatedly."""
-    return _dict_rows(
-        conn,
-        f"SELECT o.request_id, o.reason_key, o.attempt FROM `{s.outcomes_table}` o"
-        f" JOIN `{s.requests_table}` r ON r.id = o.request_id AND r.status = 'approved'"
-        f" WHERE o.needs_attention = 1"
-        f" AND o.id = (SELECT MAX(id) FROM `{s.outcomes_table}` WHERE request_id = o.request_id)"
-        " ORDER BY o.request_id LIMIT %s",
-        (limit,),
-    )
+    return wordpress.get_request(conn, s, request_id, SHOWN_FIELDS)
 
 
 MAX_PAGE = 100_000  # 50 million rows at the largest page size: past any school's table
@@ -750,41 +580,19 @@ def _paging(page: int, per_page: int, most: int) -> tuple[int, int]:
     return min(max(1, int(page)), MAX_PAGE), min(max(1, int(per_page)), most)
 
 
-def _live_joins(s: Settings) -> str:
-    """Joins that find, for each auth row `a`, a live request (approved or provisioned) with its email; an
-    auth row with neither (ORPHANED) has no request standing behind it, so nothing the project does would
-    write it again and staff may remove it. Two equality joins on one materialised list of emails: fast on
-    10,000 rows, where an OR or a correlated subquery would scan the requests once per auth row."""
-    live = (
-        f"(SELECT DISTINCT LOWER(TRIM(parent_email)) AS email FROM `{s.requests_table}`"
-        " WHERE status IN ('approved', 'provisioned'))"
-    )
-    return (
-        f" LEFT JOIN {live} live1 ON live1.email = LOWER(TRIM(a.username))"
-        f" LEFT JOIN {live} live2 ON live2.email = LOWER(TRIM(a.parent_email))"
-    )
-
-
-ORPHANED = "(live1.email IS NULL AND live2.email IS NULL)"
+# Auth rows ------------------------------------------------------------------------------
 
 
 def list_auth_rows(
     conn, s: Settings, page: int = 1, per_page: int = 100, orphaned_only: bool = False
 ) -> tuple[list[dict], int]:
-    """A page of the auth table, each row saying whether a live request stands behind it."""
+    """A page of the auth table, each row saying whether a live request stands behind it (orphaned
+    when none does: wordpress.ORPHANED)."""
     page, per_page = _paging(page, per_page, 500)
-    where = ORPHANED if orphaned_only else "1 = 1"
-    joined = f"`{s.auth_table}` a{_live_joins(s)}"
-    total = _dict_rows(conn, f"SELECT COUNT(*) AS n FROM {joined} WHERE {where}")[0]["n"]
-    rows = _dict_rows(
-        conn,
-        f"SELECT a.id, a.username, a.parent_title, a.parent_fname, a.parent_sname, a.parent_email, a.request_id,"
-        f" {ORPHANED} AS orphaned FROM {joined} WHERE {where} ORDER BY a.username, a.id LIMIT %s OFFSET %s",
-        (per_page, (page - 1) * per_page),
-    )
+    rows, total = wordpress.auth_rows_page(conn, s, page, per_page, orphaned_only)
     for row in rows:
         row["orphaned"] = bool(row["orphaned"])
-    return rows, int(total)
+    return rows, total
 
 
 def remove_orphaned_auth_rows(
@@ -799,31 +607,19 @@ def remove_orphaned_auth_rows(
     if len(ids) > MAX_BULK_IDS:
         raise ActionRefused(f"at most {MAX_BULK_IDS} auth rows at once")
     if len(ids) > 1:  # the bulk guard: one row at a time is the choice of that row
-        cur = conn.cursor()
-        try:
-            keeping = sql.rows(cur, f"SELECT COUNT(DISTINCT request_id) FROM `{s.auth_table}`")[0][0]
-            conn.rollback()
-        finally:
-            cur.close()
-        _suspension_guard(s, len(ids), int(keeping), "auth rows would be removed", confirmed)
+        keeping = _read_only(conn, lambda cur: wordpress.requests_with_auth_rows(cur, s))
+        _suspension_guard(s, len(ids), keeping, "auth rows would be removed", confirmed)
 
-    def work(cur):
-        cur.execute(
-            f"SELECT a.id, a.request_id FROM `{s.auth_table}` a{_live_joins(s)} WHERE a.id IN ({sql.marks(len(ids))})"
-            f" AND {ORPHANED} FOR UPDATE",
-            ids,
-        )
-        found = [(int(i), int(r or 0)) for i, r in cur.fetchall()]
+    def work(cur) -> int:
+        found = wordpress.lock_orphaned_auth_rows(cur, s, ids)
         if found:
-            cur.execute(f"DELETE FROM `{s.auth_table}` WHERE id IN ({sql.marks(len(found))})", [i for i, _ in found])
+            wordpress.delete_auth_rows(cur, s, [i for i, _ in found])
         for auth_id, request_id in found:
-            if request_id:
-                cur.execute(f"SELECT id FROM `{s.requests_table}` WHERE id = %s FOR UPDATE", (request_id,))
-                if cur.fetchone():
-                    _append(cur, s, request_id, _line(actor, f"removed its orphaned auth row (auth row {auth_id})"))
+            if request_id and wordpress.lock_request(cur, s, request_id):
+                _append(cur, s, request_id, _line(actor, f"removed its orphaned auth row (auth row {auth_id})"))
         return len(found)
 
-    removed = _in_transaction(conn, work)
+    removed = wordpress.in_transaction(conn, work)
     kept = len(ids) - removed
     note = f"{removed} orphaned auth row(s) removed" + (
         f"; {kept} kept: a live request stands behind them" if kept else ""

@@ -105,10 +105,6 @@ class Request:
     reasons: list[Reason] = field(default_factory=list)
     fingerprint: str = ""  # of the row as read (fingerprint_sql)
 
-    @property
-    def username(self) -> str:
-        return self.email
-
 
 def from_row(row: dict, match_by: str = "name_and_tutor_group", extended_usernames: bool = False) -> Request:
     """Read one requests-table row; problems become reasons, never exceptions."""

@@ -1,4 +1,4 @@
-"""Small DB-API helpers shared by the modules that own SQL (moodle_db, wordpress, management)."""
+"""Small DB-API helpers shared by the modules that own SQL (moodle_db, wordpress, own_tables, cycle_lock)."""
 
 from __future__ import annotations
 

@@ -1,160 +1,83 @@
-"""Everything the cycle reads from and writes to the WordPress database.
+"""The SQL of the WordPress plugin's two tables: the requests table and the auth table (the one
+Moodle's external database authentication reads: an auth row lets a parent log in).
 
-The plugin's two tables are used as they are; the project's own record lives in two
-tables of its own beside them (created when missing), so that marking a request and
-recording that it was marked happen in one transaction.
+The plugin's tables are used as they are. What the cycle reads and marks, and the statements
+behind staff's actions and screens (management.py decides when each may run), are all here.
+The project's own tables beside them are own_tables.py's; their functions the cycle calls are
+importable from here too.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
-from include.parent_provisioning import sql
+from include.parent_provisioning import own_tables, sql
+from include.parent_provisioning.own_tables import (  # noqa: F401 (the cycle's calls, as they were)
+    Outcome,
+    attempt_and_attention,
+    create_own_tables,
+    finish_cycle,
+    history,
+    missing_tables,
+    record_cycle,
+    run_outcomes,
+    start_cycle,
+    upgrade_own_tables,
+    write_outcomes,
+)
 from include.parent_provisioning.reasons import Reason
-from include.parent_provisioning.requests import REQUEST_COLUMNS, fingerprint_sql
+from include.parent_provisioning.requests import REQUEST_COLUMNS, UPLOADED, fingerprint_sql
 from include.parent_provisioning.settings import Settings
 
-FINAL_OUTCOMES = ("provisioned", "not_provisioned")
-ATTENTION_AFTER = 3  # cycles failing the same way
+T = TypeVar("T")
+
+AUTH_DESCRIPTION = "Parent Moodle Account"
+# The columns the requests screen sorts by.
+SORTABLE = {"date_created", "date_updated", "date_approved", "id", "parent_sname", "child_sname"}
+# The columns an uploaded row fills, in the upload file's order (management.CSV_COLUMNS).
+UPLOADED_COLUMNS = (
+    "parent_title", "parent_fname", "parent_sname", "parent_email",
+    "child_fname", "child_sname", "child_tg", "child2_fname", "child2_sname", "child2_tg",
+    "child3_fname", "child3_sname", "child3_tg",
+)  # fmt: skip
 
 
-def own_tables_sql(s: Settings) -> list[str]:
-    return [
-        f"""CREATE TABLE IF NOT EXISTS `{s.cycles_table}` (
-  `run_id` varchar(250) NOT NULL,
-  `started_at` datetime NOT NULL,
-  `finished_at` datetime NULL,
-  `triggered_by` varchar(255) NOT NULL DEFAULT '',
-  `run_type` varchar(32) NOT NULL DEFAULT '',
-  `dry_run` tinyint(1) NOT NULL DEFAULT 0,
-  `requested_ids` mediumtext NULL,
-  `state` varchar(32) NOT NULL DEFAULT 'running',
-  `summary` mediumtext NULL,
-  PRIMARY KEY (`run_id`)
-) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
-        f"""CREATE TABLE IF NOT EXISTS `{s.outcomes_table}` (
-  `id` bigint(20) NOT NULL AUTO_INCREMENT,
-  `run_id` varchar(250) NOT NULL,
-  `request_id` bigint(20) NOT NULL,
-  `outcome` varchar(32) NOT NULL,
-  `needs_account` tinyint(1) NOT NULL DEFAULT 0,
-  `reasons` mediumtext NULL,
-  `reason_key` varchar(255) NOT NULL DEFAULT '',
-  `parent_userid` bigint(20) NULL,
-  `linked_children` mediumtext NULL,
-  `attempt` int NOT NULL DEFAULT 1,
-  `needs_attention` tinyint(1) NOT NULL DEFAULT 0,
-  `comment_line` mediumtext NULL,
-  `marked_outcome` varchar(32) NULL,
-  `fingerprint` char(64) NULL,
-  `parent_emailed` varchar(64) NULL,
-  `updated_at` datetime NOT NULL,
-  PRIMARY KEY (`id`),
-  UNIQUE KEY `run_request` (`run_id`, `request_id`),
-  KEY `request` (`request_id`)
-) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
-        f"""CREATE TABLE IF NOT EXISTS `{s.lock_table}` (
-  `name` varchar(32) NOT NULL,
-  `run_id` varchar(250) NOT NULL DEFAULT '',
-  `deployment` varchar(64) NOT NULL DEFAULT '',
-  `holder` varchar(255) NOT NULL DEFAULT '',
-  `acquired_at` datetime NULL,
-  `expires_at` datetime NULL,
-  `claims` bigint(20) NOT NULL DEFAULT 0,
-  PRIMARY KEY (`name`)
-) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
-    ]
+def in_transaction(conn, work: Callable[..., T]) -> T:
+    """work(cursor), committed; rolled back if it raises."""
+    with sql.cursor(conn) as cur:
+        try:
+            result = work(cur)
+            conn.commit()
+            return result
+        except Exception:
+            conn.rollback()
+            raise
 
 
-def missing_tables(conn, s: Settings) -> list[str]:
-    cur = conn.cursor()
-    try:
-        names = (s.requests_table, s.auth_table, s.cycles_table, s.outcomes_table, s.lock_table)
-        present = {
-            r[0]
-            for r in sql.rows(
-                cur,
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
-                f" AND table_name IN ({sql.marks(len(names))})",
-                names,
-            )
-        }
-        return [n for n in names if n not in present]
-    finally:
-        cur.close()
+def _appended_line(alias: str = "", line: str = "%s") -> str:
+    """The SET clause that adds one line to a request's history (`system_comment`)."""
+    return f"{alias}system_comment = CONCAT_WS('\\n', NULLIF({alias}system_comment, ''), {line})"
 
 
-# Columns added to the project's own tables since their first release: (table property, column, definition).
-ADDED_COLUMNS = (
-    ("outcomes_table", "fingerprint", "char(64) NULL AFTER `marked_outcome`"),
-    ("outcomes_table", "parent_emailed", "varchar(64) NULL AFTER `fingerprint`"),
-)
+def append_line(cur, s: Settings, request_id: int, line: str, updated_at: datetime | None = None, **changes) -> None:
+    """One line added to the request's history, with any column changes. updated_at also sets
+    date_updated: staff's actions do; the cycle's line about an email it sent does not."""
+    sets, values = [f"{col} = %s" for col in changes], list(changes.values())
+    if updated_at is not None:
+        sets.append("date_updated = %s")
+        values.append(updated_at)
+    cur.execute(
+        f"UPDATE `{s.requests_table}` SET {', '.join([*sets, _appended_line()])} WHERE id = %s",
+        (*values, line, request_id),
+    )
 
 
-def upgrade_own_tables(conn, s: Settings) -> list[str]:
-    """Add the columns a deployment made by an earlier version lacks; returns what was added."""
-    cur = conn.cursor()
-    try:
-        added = []
-        for prop, column, definition in ADDED_COLUMNS:
-            table = getattr(s, prop)
-            if not sql.rows(
-                cur,
-                "SELECT 1 FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = %s"
-                " AND column_name = %s",
-                (table, column),
-            ):
-                cur.execute(f"ALTER TABLE `{table}` ADD COLUMN IF NOT EXISTS `{column}` {definition}")
-                added.append(f"{table}.{column}")
-        conn.commit()
-        return added
-    finally:
-        cur.close()
-
-
-def create_own_tables(conn, s: Settings) -> None:
-    cur = conn.cursor()
-    try:
-        for sql in own_tables_sql(s):
-            cur.execute(sql)
-        cur.execute(f"INSERT IGNORE INTO `{s.lock_table}` (name) VALUES ('cycle')")
-        conn.commit()
-    finally:
-        cur.close()
-
-
-def start_cycle(conn, s: Settings, run_id: str, triggered_by: str, run_type: str, request_ids: Sequence[int]) -> None:
-    cur = conn.cursor()
-    try:
-        cur.execute(
-            f"INSERT INTO `{s.cycles_table}` (run_id, started_at, triggered_by, run_type, requested_ids, state)"
-            " VALUES (%s, %s, %s, %s, %s, 'running') ON DUPLICATE KEY UPDATE state = 'running', finished_at = NULL",
-            (run_id, datetime.now(), triggered_by[:255], run_type[:32], json.dumps(list(request_ids))),
-        )
-        conn.commit()
-    finally:
-        cur.close()
-
-
-def record_cycle(conn, s: Settings, run_id: str, summary: dict, state: str = "running") -> None:
-    """The cycle's summary so far; any state but 'running' also ends the cycle."""
-    cur = conn.cursor()
-    try:
-        cur.execute(
-            f"UPDATE `{s.cycles_table}` SET finished_at = %s, state = %s, summary = %s WHERE run_id = %s",
-            (None if state == "running" else datetime.now(), state, json.dumps(summary), run_id),
-        )
-        conn.commit()
-    finally:
-        cur.close()
-
-
-def finish_cycle(conn, s: Settings, run_id: str, summary: dict) -> None:
-    record_cycle(conn, s, run_id, summary, "finished")
+# Requests, as the cycle reads and marks them -----------------------------------------
 
 
 @dataclass(frozen=True)
@@ -169,8 +92,7 @@ def approved_requests(conn, s: Settings, request_ids: Sequence[int]) -> Batch:
     if request_ids:
         where += f" AND id IN ({sql.marks(len(request_ids))})"
         params = list(request_ids)
-    cur = conn.cursor()
-    try:
+    with sql.cursor(conn) as cur:
         total = sql.rows(cur, f"SELECT COUNT(*) FROM `{s.requests_table}` WHERE {where}", params)[0][0]
         batch = sql.dict_rows(
             cur,
@@ -178,39 +100,30 @@ def approved_requests(conn, s: Settings, request_ids: Sequence[int]) -> Batch:
             " ORDER BY COALESCE(date_approved, date_created), id LIMIT %s",
             (*params, s.max_requests_per_cycle),
         )
-    finally:
-        cur.close()
     return Batch(rows=batch, deferred=int(total) - len(batch))
 
 
 def requests_by_id(conn, s: Settings, ids: Sequence[int]) -> list[dict]:
     found: list[dict] = []
-    cur = conn.cursor()
-    try:
+    with sql.cursor(conn) as cur:
         for part in sql.chunks(sorted(ids)):
             query = f"SELECT {REQUEST_COLUMNS} FROM `{s.requests_table}` WHERE id IN ({sql.marks(len(part))})"
             found += sql.dict_rows(cur, query, part)
-    finally:
-        cur.close()
     return found
 
 
 def requests_with_status(conn, s: Settings, status: str) -> list[dict]:
-    cur = conn.cursor()
-    try:
+    with sql.cursor(conn) as cur:
         return sql.dict_rows(
             cur, f"SELECT {REQUEST_COLUMNS} FROM `{s.requests_table}` WHERE status = %s ORDER BY id", (status,)
         )
-    finally:
-        cur.close()
 
 
 def request_states(conn, s: Settings, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
     """{request id: (status, digest)} of the requests that still exist; the digest as
     link_children's, a provisioned request's as it had when approved (see fingerprint_sql)."""
     found: dict[int, tuple[str, str]] = {}
-    cur = conn.cursor()
-    try:
+    with sql.cursor(conn) as cur:
         for part in sql.chunks(sorted(set(ids))):
             for rid, status, digest in sql.rows(
                 cur,
@@ -219,154 +132,17 @@ def request_states(conn, s: Settings, ids: Iterable[int]) -> dict[int, tuple[str
                 part,
             ):
                 found[int(rid)] = (str(status), str(digest))
-    finally:
-        cur.close()
     return found
-
-
-def auth_emails(conn, s: Settings) -> set[str]:
-    """Every email (and username) in the auth table, trimmed and lower-cased."""
-    cur = conn.cursor()
-    try:
-        found = sql.rows(cur, f"SELECT username, parent_email FROM `{s.auth_table}`")
-    finally:
-        cur.close()
-    return {v.strip().lower() for row in found for v in row if v}
-
-
-def auth_usernames(conn, s: Settings, column: str) -> list[str]:
-    """The auth table's usernames exactly as Moodle's user sync reads them: every row, as stored.
-    column: auth_db's 'fielduser' setting, a plain column name."""
-    if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", column):
-        raise ValueError(f"not a column name: {column!r}")
-    cur = conn.cursor()
-    try:
-        found = sql.rows(cur, f"SELECT `{column}` FROM `{s.auth_table}`")
-    finally:
-        cur.close()
-    return [row[0] for row in found if row[0] is not None]
-
-
-@dataclass
-class Outcome:
-    request_id: int
-    outcome: str  # collected | provisioned | not_provisioned
-    needs_account: bool = False
-    reasons: tuple[Reason, ...] = ()
-    parent_userid: int | None = None
-    linked_children: tuple[tuple[int, int], ...] = ()  # (position on the form, pupil user id)
-    attempt: int = 1
-    needs_attention: bool = False
-    comment_line: str = ""
-    fingerprint: str = ""  # of the request as the cycle read it (requests.fingerprint_sql)
-
-    @property
-    def reason_key(self) -> str:
-        return ",".join(sorted({r.code for r in self.reasons}))[:255]
-
-
-def write_outcomes(conn, s: Settings, run_id: str, outcomes: Iterable[Outcome]) -> None:
-    now = datetime.now()
-    rows = [
-        (
-            run_id,
-            o.request_id,
-            o.outcome,
-            int(o.needs_account),
-            json.dumps([r.to_json() for r in o.reasons]),
-            o.reason_key,
-            o.parent_userid,
-            json.dumps([list(c) for c in o.linked_children]),
-            o.attempt,
-            int(o.needs_attention),
-            o.comment_line,
-            o.fingerprint or None,
-            now,
-        )
-        for o in outcomes
-    ]
-    cur = conn.cursor()
-    try:
-        sql.insert_many(
-            cur,
-            f"INSERT INTO `{s.outcomes_table}` (run_id, request_id, outcome, needs_account, reasons, reason_key,"
-            " parent_userid, linked_children, attempt, needs_attention, comment_line, fingerprint, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE"
-            " outcome = VALUES(outcome), needs_account = VALUES(needs_account), reasons = VALUES(reasons),"
-            " reason_key = VALUES(reason_key), parent_userid = VALUES(parent_userid),"
-            " linked_children = VALUES(linked_children), attempt = VALUES(attempt),"
-            " needs_attention = VALUES(needs_attention), comment_line = VALUES(comment_line),"
-            " fingerprint = VALUES(fingerprint), updated_at = VALUES(updated_at)",
-            rows,
-        )
-        conn.commit()
-    finally:
-        cur.close()
-
-
-def run_outcomes(conn, s: Settings, run_id: str) -> list[dict]:
-    cur = conn.cursor()
-    try:
-        return sql.dict_rows(
-            cur,
-            f"SELECT request_id, outcome, needs_account, reasons, reason_key, parent_userid, linked_children,"
-            f" attempt, needs_attention, marked_outcome, fingerprint, parent_emailed FROM `{s.outcomes_table}`"
-            " WHERE run_id = %s"
-            " ORDER BY request_id",
-            (run_id,),
-        )
-    finally:
-        cur.close()
 
 
 def record_parent_email(conn, s: Settings, run_id: str, request_id: int, template_key: str, line: str) -> None:
     """This run emailed this request's parent (so a retry does not again), and the request's line saying so."""
-    cur = conn.cursor()
-    try:
-        cur.execute(
-            f"UPDATE `{s.outcomes_table}` SET parent_emailed = %s WHERE run_id = %s AND request_id = %s",
-            (template_key, run_id, request_id),
-        )
-        cur.execute(
-            f"UPDATE `{s.requests_table}` SET system_comment = CONCAT_WS('\\n', NULLIF(system_comment, ''), %s)"
-            " WHERE id = %s",
-            (line, request_id),
-        )
-        conn.commit()
-    except Exception:
-        conn.rollback()
-        raise
-    finally:
-        cur.close()
 
+    def work(cur) -> None:
+        own_tables.note_parent_emailed(cur, s, run_id, request_id, template_key)
+        append_line(cur, s, request_id, line)
 
-def history(conn, s: Settings, run_id: str, request_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]]:
-    """Earlier cycles' (outcome, reason_key) per request, oldest first."""
-    past: dict[int, list[tuple[str, str]]] = {}
-    cur = conn.cursor()
-    try:
-        for part in sql.chunks(sorted(request_ids)):
-            for rid, outcome, key in sql.rows(
-                cur,
-                f"SELECT request_id, outcome, reason_key FROM `{s.outcomes_table}` WHERE run_id <> %s"
-                f" AND marked_outcome IS NOT NULL AND request_id IN ({sql.marks(len(part))}) ORDER BY id",
-                (run_id, *part),
-            ):
-                past.setdefault(int(rid), []).append((outcome, key))
-    finally:
-        cur.close()
-    return past
-
-
-def attempt_and_attention(past: list[tuple[str, str]], reason_key: str) -> tuple[int, bool]:
-    """This is attempt N; flag the request once it has failed the same way ATTENTION_AFTER times."""
-    failures = [key for outcome, key in past if outcome != "provisioned"]
-    streak = 1
-    for key in reversed(failures):
-        if key != reason_key:
-            break
-        streak += 1
-    return len(failures) + 1, streak >= ATTENTION_AFTER
+    in_transaction(conn, work)
 
 
 def mark(conn, s: Settings, run_id: str, changed_line: str) -> int:
@@ -378,33 +154,16 @@ def mark(conn, s: Settings, run_id: str, changed_line: str) -> int:
     `changed_during_cycle` with `changed_line` as its comment, and the next cycle takes it up. The
     requests are locked first, so a staff edit waits for this transaction or comes after it."""
     now = datetime.now()
-    cur = conn.cursor()
-    try:
-        changed = [
-            int(rid)
-            for (rid,) in sql.rows(
-                cur,
-                f"SELECT o.request_id FROM `{s.outcomes_table}` o JOIN `{s.requests_table}` r ON r.id = o.request_id"
-                " WHERE o.run_id = %s AND o.outcome IN ('provisioned', 'not_provisioned') AND o.marked_outcome IS NULL"
-                f" AND o.reason_key <> 'changed_during_cycle' AND (r.status <> 'approved'"
-                f" OR NOT (o.fingerprint <=> {fingerprint_sql('r.')})) FOR UPDATE",
-                (run_id,),
-            )
-        ]
-        for part in sql.chunks(changed):
-            cur.execute(
-                f"UPDATE `{s.outcomes_table}` SET outcome = 'not_provisioned', reasons = %s,"
-                " reason_key = 'changed_during_cycle', linked_children = '[]', needs_attention = 0, comment_line = %s,"
-                f" updated_at = %s WHERE run_id = %s AND request_id IN ({sql.marks(len(part))})",
-                (json.dumps([Reason("changed_during_cycle").to_json()]), changed_line, now, run_id, *part),
-            )
+
+    def work(cur) -> int:
+        _mark_changed_during_cycle(cur, s, run_id, changed_line, now)
         cur.execute(
             f"UPDATE `{s.requests_table}` r JOIN `{s.outcomes_table}` o ON o.request_id = r.id AND o.run_id = %s"
             " SET r.status = IF(o.outcome = 'provisioned', 'provisioned', r.status),"
             " r.provisioned_username = IF(o.outcome = 'provisioned', LOWER(TRIM(r.parent_email)),"
             " r.provisioned_username),"
             " r.date_updated = %s,"
-            " r.system_comment = CONCAT_WS('\\n', NULLIF(r.system_comment, ''), o.comment_line)"
+            f" {_appended_line('r.', 'o.comment_line')}"
             " WHERE (r.status = 'approved' OR o.reason_key = 'changed_during_cycle')"
             " AND o.outcome IN ('provisioned', 'not_provisioned') AND NOT (o.marked_outcome <=> o.outcome)",
             (run_id, now),
@@ -415,10 +174,269 @@ def mark(conn, s: Settings, run_id: str, changed_line: str) -> int:
             " AND outcome IN ('provisioned', 'not_provisioned')",
             (run_id,),
         )
-        conn.commit()
         return updated
-    except Exception:
-        conn.rollback()
-        raise
-    finally:
-        cur.close()
+
+    return in_transaction(conn, work)
+
+
+def _mark_changed_during_cycle(cur, s: Settings, run_id: str, changed_line: str, now: datetime) -> None:
+    """Lock this run's unmarked requests that staff changed since the cycle read them, and make
+    their outcome `changed_during_cycle`."""
+    changed = [
+        int(rid)
+        for (rid,) in sql.rows(
+            cur,
+            f"SELECT o.request_id FROM `{s.outcomes_table}` o JOIN `{s.requests_table}` r ON r.id = o.request_id"
+            " WHERE o.run_id = %s AND o.outcome IN ('provisioned', 'not_provisioned') AND o.marked_outcome IS NULL"
+            f" AND o.reason_key <> 'changed_during_cycle' AND (r.status <> 'approved'"
+            f" OR NOT (o.fingerprint <=> {fingerprint_sql('r.')})) FOR UPDATE",
+            (run_id,),
+        )
+    ]
+    for part in sql.chunks(changed):
+        cur.execute(
+            f"UPDATE `{s.outcomes_table}` SET outcome = 'not_provisioned', reasons = %s,"
+            " reason_key = 'changed_during_cycle', linked_children = '[]', needs_attention = 0, comment_line = %s,"
+            f" updated_at = %s WHERE run_id = %s AND request_id IN ({sql.marks(len(part))})",
+            (json.dumps([Reason("changed_during_cycle").to_json()]), changed_line, now, run_id, *part),
+        )
+
+
+# Requests, as staff act on them (management.py's transactions) ----------------------
+
+
+def lock_request(cur, s: Settings, request_id: int) -> dict | None:
+    """The request's deciding fields, its row locked until the transaction ends; None if it does not exist."""
+    cur.execute(
+        f"SELECT id, status, parent_email, request_type FROM `{s.requests_table}` WHERE id = %s FOR UPDATE",
+        (request_id,),
+    )
+    row = cur.fetchone()
+    return dict(zip(("id", "status", "parent_email", "request_type"), row, strict=True)) if row else None
+
+
+def request_columns(cur, s: Settings, request_id: int, columns: Sequence[str]) -> tuple:
+    """Some of a request's columns as stored. columns: names from this code, never from input."""
+    cur.execute(f"SELECT {', '.join(columns)} FROM `{s.requests_table}` WHERE id = %s", (request_id,))
+    return tuple(cur.fetchone())
+
+
+def insert_uploaded(
+    cur, s: Settings, values: Sequence[str], status: str, line: str, now: datetime, remote_ip: str
+) -> int:
+    """A request from a row of an uploaded file; values: UPLOADED_COLUMNS's. Returns its id."""
+    cur.execute(
+        f"INSERT INTO `{s.requests_table}` ({', '.join(UPLOADED_COLUMNS)}, status, parent_comment, staff_comment,"
+        " system_comment, date_created, date_updated, date_approved, remote_ip_addr, request_type)"
+        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,'','',%s,%s,%s,%s,%s,%s)",
+        (*values, status, line, now, now, now if status == "approved" else None, remote_ip[:255], UPLOADED),
+    )
+    return cur.lastrowid
+
+
+# Requests, as the screens list them ----------------------------------------------------
+
+
+def status_counts(conn, s: Settings) -> dict[str, int]:
+    with sql.cursor(conn) as cur:
+        return {
+            status: int(n)
+            for status, n in sql.rows(cur, f"SELECT status, COUNT(*) FROM `{s.requests_table}` GROUP BY status")
+        }
+
+
+def pending_waiting(conn, s: Settings) -> int:
+    """Pending requests received more than `pending_warn_days` ago: parents waiting on staff."""
+    with sql.cursor(conn) as cur:
+        cur.execute(
+            f"SELECT COUNT(*) FROM `{s.requests_table}` WHERE status = 'pending'"
+            " AND date_created < NOW() - INTERVAL %s DAY",
+            (s.pending_warn_days,),
+        )
+        return int(cur.fetchone()[0])
+
+
+# The parent, each of the three children, and the comments staff and parents wrote.
+SEARCHED = (
+    "parent_email", "CONCAT_WS(' ', parent_fname, parent_sname)",
+    "CONCAT_WS(' ', child_fname, child_sname)", "CONCAT_WS(' ', child2_fname, child2_sname)",
+    "CONCAT_WS(' ', child3_fname, child3_sname)",
+    "parent_comment", "staff_comment",
+)  # fmt: skip
+
+
+def _search(term: str) -> tuple[str, list]:
+    """A search term's WHERE condition: a request id, or text anywhere in SEARCHED."""
+    if term.isdigit():
+        return "id = %s", [int(term)]
+    like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return "(" + " OR ".join(f"{f} LIKE %s" for f in SEARCHED) + ")", [like] * len(SEARCHED)
+
+
+def requests_page(
+    conn, s: Settings, status: str | None, request_type: str | None, search: str | None,
+    sort: str, descending: bool, page: int, per_page: int,
+) -> tuple[list[dict], int]:  # fmt: skip
+    """One page of requests, filtered and sorted in the database, and how many there are in all."""
+    if sort not in SORTABLE:
+        raise ValueError(f"not a column to sort by: {sort!r}")
+    where, params = ["1 = 1"], []
+    for condition, value in (("status = %s", status), ("request_type = %s", request_type)):
+        if value:
+            where.append(condition)
+            params.append(value)
+    if search and search.strip():
+        condition, values = _search(search.strip())
+        where.append(condition)
+        params += values
+    clause = " AND ".join(where)
+    with sql.cursor(conn) as cur:
+        cur.execute(f"SELECT COUNT(*) FROM `{s.requests_table}` WHERE {clause}", params)
+        total = int(cur.fetchone()[0])
+        rows = sql.dict_rows(
+            cur,
+            f"SELECT id, status, request_type, parent_title, parent_fname, parent_sname, parent_email, child_fname,"
+            f" child_sname, child_tg, date_created, date_approved, date_updated FROM `{s.requests_table}`"
+            f" WHERE {clause} ORDER BY {sort} {'DESC' if descending else 'ASC'}, id DESC LIMIT %s OFFSET %s",
+            (*params, per_page, (page - 1) * per_page),
+        )
+    return rows, total
+
+
+def get_request(conn, s: Settings, request_id: int, columns: Sequence[str]) -> dict | None:
+    """columns: names from this code, never from input."""
+    shown = ", ".join(f"`{c}`" for c in columns)
+    rows = own_tables.dict_rows_if_present(
+        conn, f"SELECT {shown} FROM `{s.requests_table}` WHERE id = %s", (request_id,)
+    )
+    return rows[0] if rows else None
+
+
+# Auth rows -------------------------------------------------------------------------------
+
+
+def auth_emails(conn, s: Settings) -> set[str]:
+    """Every email (and username) in the auth table, trimmed and lower-cased."""
+    with sql.cursor(conn) as cur:
+        found = sql.rows(cur, f"SELECT username, parent_email FROM `{s.auth_table}`")
+    return {v.strip().lower() for row in found for v in row if v}
+
+
+def auth_usernames(conn, s: Settings, column: str) -> list[str]:
+    """The auth table's usernames exactly as Moodle's user sync reads them: every row, as stored.
+    column: auth_db's 'fielduser' setting, a plain column name."""
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", column):
+        raise ValueError(f"not a column name: {column!r}")
+    with sql.cursor(conn) as cur:
+        found = sql.rows(cur, f"SELECT `{column}` FROM `{s.auth_table}`")
+    return [row[0] for row in found if row[0] is not None]
+
+
+def auth_row_exists(cur, s: Settings, email: str) -> bool:
+    """Any auth row for this email, whatever its case or spacing (locks the rows it reads,
+    so two approvals of the same email serialise)."""
+    cur.execute(
+        f"SELECT id FROM `{s.auth_table}` WHERE LOWER(TRIM(username)) = %s OR LOWER(TRIM(parent_email)) = %s"
+        " LIMIT 1 FOR UPDATE",
+        (email, email),
+    )
+    return cur.fetchone() is not None
+
+
+def other_auth_row(cur, s: Settings, email: str, request_id: int) -> int | None:
+    """The request whose auth row for this email (any case or spacing, as `auth_row_exists`)
+    remains when this request's goes: while it stays, Moodle's user sync keeps the parent's
+    account active. None when there is none."""
+    cur.execute(
+        f"SELECT request_id FROM `{s.auth_table}` WHERE (LOWER(TRIM(username)) = %s OR LOWER(TRIM(parent_email)) = %s)"
+        " AND request_id <> %s ORDER BY id LIMIT 1 FOR UPDATE",
+        (email, email, request_id),
+    )
+    row = cur.fetchone()
+    return None if row is None else int(row[0])
+
+
+def own_auth_rows(cur, s: Settings, request_id: int) -> int:
+    """How many auth rows this request wrote, locked."""
+    cur.execute(f"SELECT id FROM `{s.auth_table}` WHERE request_id = %s FOR UPDATE", (request_id,))
+    return len(cur.fetchall())
+
+
+def delete_own_auth_rows(cur, s: Settings, request_id: int) -> int:
+    cur.execute(f"DELETE FROM `{s.auth_table}` WHERE request_id = %s", (request_id,))
+    return cur.rowcount
+
+
+def write_auth_row(cur, s: Settings, request_id: int) -> None:
+    """The auth row exactly as the WordPress plugin's approval writes it. "Title First name" is
+    cut to its column, as WordPress's (non-strict) connection stored it; strict SQL refused it."""
+    cur.execute(
+        f"INSERT INTO `{s.auth_table}` (username, parent_title, parent_fname, parent_sname, parent_email,"
+        " description, request_id) SELECT LOWER(TRIM(parent_email)), parent_title,"
+        " LEFT(CONCAT(parent_title, ' ', parent_fname), 255), parent_sname, LOWER(TRIM(parent_email)), %s, id"
+        f" FROM `{s.requests_table}` WHERE id = %s",
+        (AUTH_DESCRIPTION, request_id),
+    )
+
+
+def requests_with_auth_rows(cur, s: Settings) -> int:
+    """The parents Moodle keeps active are those with an auth row: how many requests have one."""
+    return int(sql.rows(cur, f"SELECT COUNT(DISTINCT request_id) FROM `{s.auth_table}`")[0][0])
+
+
+def requests_losing_auth_rows(cur, s: Settings, ids: Sequence[int], status: str) -> int:
+    """How many of these requests have an auth row that setting them to `status` would remove."""
+    return int(
+        sql.rows(
+            cur,
+            f"SELECT COUNT(DISTINCT a.request_id) FROM `{s.auth_table}` a JOIN `{s.requests_table}` r"
+            f" ON r.id = a.request_id WHERE r.status <> %s AND a.request_id IN ({sql.marks(len(ids))})",
+            (status, *ids),
+        )[0][0]
+    )
+
+
+def _live_joins(s: Settings) -> str:
+    """Joins that find, for each auth row `a`, a live request (approved or provisioned) with its email; an
+    auth row with neither (ORPHANED) has no request standing behind it, so nothing the project does would
+    write it again and staff may remove it. Two equality joins on one materialised list of emails: fast on
+    10,000 rows, where an OR or a correlated subquery would scan the requests once per auth row."""
+    live = (
+        f"(SELECT DISTINCT LOWER(TRIM(parent_email)) AS email FROM `{s.requests_table}`"
+        " WHERE status IN ('approved', 'provisioned'))"
+    )
+    return (
+        f" LEFT JOIN {live} live1 ON live1.email = LOWER(TRIM(a.username))"
+        f" LEFT JOIN {live} live2 ON live2.email = LOWER(TRIM(a.parent_email))"
+    )
+
+
+ORPHANED = "(live1.email IS NULL AND live2.email IS NULL)"
+
+
+def auth_rows_page(conn, s: Settings, page: int, per_page: int, orphaned_only: bool) -> tuple[list[dict], int]:
+    """A page of auth rows, each saying whether it is orphaned, and how many there are in all."""
+    where = ORPHANED if orphaned_only else "1 = 1"
+    joined = f"`{s.auth_table}` a{_live_joins(s)}"
+    total = own_tables.dict_rows_if_present(conn, f"SELECT COUNT(*) AS n FROM {joined} WHERE {where}")[0]["n"]
+    rows = own_tables.dict_rows_if_present(
+        conn,
+        f"SELECT a.id, a.username, a.parent_title, a.parent_fname, a.parent_sname, a.parent_email, a.request_id,"
+        f" {ORPHANED} AS orphaned FROM {joined} WHERE {where} ORDER BY a.username, a.id LIMIT %s OFFSET %s",
+        (per_page, (page - 1) * per_page),
+    )
+    return rows, int(total)
+
+
+def lock_orphaned_auth_rows(cur, s: Settings, ids: Sequence[int]) -> list[tuple[int, int]]:
+    """(auth row id, its request id or 0) of those among `ids` still orphaned, locked."""
+    cur.execute(
+        f"SELECT a.id, a.request_id FROM `{s.auth_table}` a{_live_joins(s)} WHERE a.id IN ({sql.marks(len(ids))})"
+        f" AND {ORPHANED} FOR UPDATE",
+        ids,
+    )
+    return [(int(i), int(r or 0)) for i, r in cur.fetchall()]
+
+
+def delete_auth_rows(cur, s: Settings, ids: Sequence[int]) -> None:
+    cur.execute(f"DELETE FROM `{s.auth_table}` WHERE id IN ({sql.marks(len(ids))})", ids)

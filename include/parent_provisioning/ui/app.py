@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import json
 import math
-from contextlib import contextmanager
+from contextlib import closing
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -22,6 +22,8 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
 from include.parent_provisioning import management as m
+from include.parent_provisioning import own_tables, wordpress
+from include.parent_provisioning.names import DAG_ID, MOODLE_CONN_ID, WORDPRESS_CONN_ID
 from include.parent_provisioning.reasons import Reason
 from include.parent_provisioning.requests import DEPROVISIONED, REQUEST_TYPES, STATUSES
 from include.parent_provisioning.settings import SettingsError
@@ -35,9 +37,7 @@ from include.parent_provisioning.ui.security import (
     require_personal_data,
 )
 
-DAG_ID = "moodle_parent_provisioning"
 URL_PREFIX = "/parent-provisioning"
-DETAIL_FIELDS = m.DETAIL_FIELDS
 
 # The status buttons of the request page, in their order: what each does in words.
 STATUS_ACTIONS = {
@@ -81,24 +81,26 @@ def load_settings():
     return airflow_adapter.load_settings()
 
 
-@contextmanager
-def _database(conn_id: str):
+def _database(conn_id: str) -> closing:
     from include.parent_provisioning import airflow_adapter
 
-    conn = airflow_adapter.connect(conn_id)
-    try:
-        yield conn
-    finally:
-        conn.close()
+    return closing(airflow_adapter.connect(conn_id))
 
 
-def wordpress():
-    return _database("wordpress_db")
+def wordpress_db():
+    return _database(WORDPRESS_CONN_ID)
 
 
 def moodle():
     """Moodle's database, read only here: the ledger of links a request's screen shows."""
-    return _database("moodle_db")
+    return _database(MOODLE_CONN_ID)
+
+
+def _on_wordpress(work):
+    """work(connection, settings) on the WordPress database, the connection closed afterwards."""
+    s = load_settings()
+    with wordpress_db() as conn:
+        return work(conn, s)
 
 
 def _ledger(request_id: int) -> tuple[list[dict], str]:
@@ -133,7 +135,7 @@ def previews(rows: list[dict]) -> tuple[dict[int, dict], str]:
         return {}, ""
     try:
         s = load_settings()
-        with wordpress() as wp, moodle() as mdl:
+        with wordpress_db() as wp, moodle() as mdl:
             return cycle.preview(wp, mdl, s, asdict(moodle_db.check_site(mdl, s)), ids), ""
     except moodle_db.SiteError as exc:
         return {}, f"the match preview cannot be made: {exc}"
@@ -160,6 +162,16 @@ def _render(request: Request, name: str, user: UiUser, page: str, **context) -> 
     return templates.TemplateResponse(request, name, context)
 
 
+def _bulk_form(request: Request) -> dict:
+    """A bulk action's form as a refusal sent it back: the ids, the status, and whether to ask to confirm."""
+    params = request.query_params
+    return {
+        "ids": params.get("bulk_ids", ""),
+        "status": params.get("bulk_status", ""),
+        "confirm": params.get("confirm") == "1",
+    }
+
+
 def _back(
     path: str, message: str, error: bool = False, run: str | None = None, extra: dict | None = None
 ) -> RedirectResponse:
@@ -170,21 +182,21 @@ def _back(
 
 
 def _query_requests(status, request_type, q, sort, direction, page, per_page) -> tuple[list[dict], int]:
-    s = load_settings()
     try:
-        with wordpress() as conn:
-            return m.list_requests(
+        return _on_wordpress(
+            lambda conn, s: m.list_requests(
                 conn, s, status or None, request_type or None, q, sort, direction != "asc", page, per_page
             )
+        )
     except m.ActionRefused as exc:
         raise HTTPException(400, str(exc)) from exc
 
 
 def _request_with_cycles(request_id: int) -> tuple[dict, list[dict]]:
     s = load_settings()
-    with wordpress() as conn:
+    with wordpress_db() as conn:
         r = m.get_request(conn, s, request_id)
-        outcomes = m.request_outcomes(conn, s, request_id) if r else []
+        outcomes = own_tables.request_outcomes(conn, s, request_id) if r else []
     if not r:
         raise HTTPException(404, f"request {request_id} does not exist")
     return r, outcomes
@@ -196,11 +208,11 @@ def _request_with_cycles(request_id: int) -> tuple[dict, list[dict]]:
 @app.get("/", response_class=HTMLResponse)
 def overview(request: Request, user: UiUser = Depends(current_user)):
     s = load_settings()
-    with wordpress() as conn:
+    with wordpress_db() as conn:
         counts = m.status_counts(conn, s)
-        waiting = m.pending_waiting(conn, s)
-        cycles = m.recent_cycles(conn, s)
-        attention = m.needing_attention(conn, s)
+        waiting = wordpress.pending_waiting(conn, s)
+        cycles = own_tables.recent_cycles(conn, s)
+        attention = own_tables.needing_attention(conn, s)
     for c in cycles:
         c["summary"] = json.loads(c["summary"] or "{}")
         c["url"] = run_url(c["run_id"])
@@ -268,12 +280,6 @@ def _requests_view(request: Request, user: UiUser, status, type, q, sort, dir, p
     def page_url(n: int) -> str:  # without a search term only: with one, the pager posts the form again
         return f"{URL_PREFIX}/requests?{urlencode({**{k: v for k, v in f.items() if k != 'q'}, 'page': n})}"
 
-    params = request.query_params
-    bulk = {
-        "ids": params.get("bulk_ids", ""),
-        "status": params.get("bulk_status", ""),
-        "confirm": params.get("confirm") == "1",
-    }
     return _render(
         request,
         "requests.html",
@@ -286,7 +292,7 @@ def _requests_view(request: Request, user: UiUser, status, type, q, sort, dir, p
         page_url=page_url,
         statuses=STATUSES,
         types=REQUEST_TYPES,
-        bulk=bulk,
+        bulk=_bulk_form(request),
         bulk_statuses=[st for st in DEPROVISIONED if st != "deleting"],
         matches=matches,
         match_error=match_error,
@@ -312,7 +318,7 @@ def request_page(request: Request, request_id: int, user: UiUser = Depends(requi
         user,
         "requests",
         r=r,
-        fields=DETAIL_FIELDS,
+        fields=m.DETAIL_FIELDS,
         labels=m.LABELS,
         outcomes=outcomes,
         status_actions=STATUS_ACTIONS,
@@ -340,9 +346,9 @@ def _email_preview(request_id: int, key: str) -> dict:
     shown = {"templates": {k: t.name for k, t in templates.items()}, "key": key, "error": error}
     if key and not error:
         try:
-            s = load_settings()
-            with wordpress() as conn:
-                shown["to"], shown["subject"], shown["body"] = m.email_preview(conn, s, request_id, key, templates)
+            shown["to"], shown["subject"], shown["body"] = _on_wordpress(
+                lambda conn, s: m.email_preview(conn, s, request_id, key, templates)
+            )
         except m.ActionRefused as exc:
             shown["error"] = str(exc)
     return shown
@@ -354,21 +360,20 @@ def _send_email(request_id: int, key: str, actor: str) -> m.ActionResult:
     templates, error = _templates()
     if error:
         raise m.ActionRefused(error)
-    s = load_settings()
-    with wordpress() as conn:
-        return m.email_parent(conn, s, request_id, key, templates, actor, airflow_adapter.send_parent_email)
+    return _on_wordpress(
+        lambda conn, s: m.email_parent(conn, s, request_id, key, templates, actor, airflow_adapter.send_parent_email)
+    )
 
 
 @app.get("/auth-users", response_class=HTMLResponse)
-def auth_users_page(request: Request, page: int = 1, orphaned: int = 0, user: UiUser = Depends(require_personal_data)):
+def auth_rows_page(request: Request, page: int = 1, orphaned: int = 0, user: UiUser = Depends(require_personal_data)):
     s = load_settings()
-    with wordpress() as conn:
+    with wordpress_db() as conn:
         rows, total = m.list_auth_rows(conn, s, page, 100, orphaned_only=bool(orphaned))
     moodle_error = _with_moodle_accounts(s, rows)
-    params = request.query_params
     return _render(
         request,
-        "auth_users.html",
+        "auth_rows.html",
         user,
         "auth-users",
         rows=rows,
@@ -378,7 +383,7 @@ def auth_users_page(request: Request, page: int = 1, orphaned: int = 0, user: Ui
         orphaned=bool(orphaned),
         moodle_error=moodle_error,
         moodle_url=s.moodle_url,
-        bulk={"ids": params.get("bulk_ids", ""), "confirm": params.get("confirm") == "1"},
+        bulk=_bulk_form(request),
     )
 
 
@@ -405,9 +410,9 @@ def _with_moodle_accounts(s, rows: list[dict]) -> str:
 def remove_auth_rows_action(ids: str = Form(""), confirm: str = Form(""), user: UiUser = Depends(require_actor)):
     """Remove orphaned auth rows (no approved or provisioned request has their email), one or many."""
     try:
-        s = load_settings()
-        with wordpress() as conn:
-            result = m.remove_orphaned_auth_rows(conn, s, _ids(ids), user.name, confirmed=confirm == "yes")
+        result = _on_wordpress(
+            lambda conn, s: m.remove_orphaned_auth_rows(conn, s, _ids(ids), user.name, confirmed=confirm == "yes")
+        )
     except m.ConfirmationNeeded as exc:
         return _back("/auth-users", str(exc), error=True, extra={"orphaned": "1", "bulk_ids": ids, "confirm": "1"})
     except m.ActionRefused as exc:
@@ -425,9 +430,7 @@ def upload_page(request: Request, user: UiUser = Depends(require_personal_data))
 
 def _act(path: str, work):
     try:
-        s = load_settings()
-        with wordpress() as conn:
-            result = work(conn, s)
+        result = _on_wordpress(work)
     except m.AccessRemovalNeedsConfirmation as exc:
         return _back(path, str(exc), error=True, extra={"confirm_status": exc.status})
     except m.ActionRefused as exc:
@@ -465,9 +468,9 @@ def bulk_status_action(
     ids: str = Form(""), status: str = Form(...), confirm: str = Form(""), user: UiUser = Depends(require_actor)
 ):
     try:
-        s = load_settings()
-        with wordpress() as conn:
-            results = m.set_status_many(conn, s, _ids(ids), status, user.name, confirmed=confirm == "yes")
+        results = _on_wordpress(
+            lambda conn, s: m.set_status_many(conn, s, _ids(ids), status, user.name, confirmed=confirm == "yes")
+        )
     except m.ConfirmationNeeded as exc:
         return _back("/requests", str(exc), error=True, extra={"bulk_ids": ids, "bulk_status": status, "confirm": "1"})
     except m.ActionRefused as exc:
@@ -533,14 +536,12 @@ def _upload_text(raw: bytes) -> str:
 
 
 def _validated(text: str) -> list:
-    s = load_settings()
-    with wordpress() as conn:
-        return m.validate_upload(conn, s, text)
+    return _on_wordpress(lambda conn, s: m.validate_upload(conn, s, text))
 
 
 def _validated_and_written(text: str, actor: str, remote_ip: str) -> tuple[list, dict[str, int]]:
     s = load_settings()
-    with wordpress() as conn:
+    with wordpress_db() as conn:
         rows = m.validate_upload(conn, s, text)  # checked again: the table may have changed
         return rows, m.upload(conn, s, rows, actor, remote_ip)
 
@@ -716,7 +717,7 @@ def api_status(request_id: int, body: StatusChange, user: UiUser = Depends(requi
     confirm_access_removal is true."""
     try:
         s = load_settings()
-        with wordpress() as conn:
+        with wordpress_db() as conn:
             if body.status == "approved":
                 result = m.approve(conn, s, request_id, user.name)
             else:
@@ -742,9 +743,9 @@ def api_bulk_status(body: BulkStatusChange, user: UiUser = Depends(require_actor
     """De-provision several requests at once. Removing more auth rows than max_suspensions_per_cycle
     is refused (409, with the figures) unless confirm_mass_deprovision is true."""
     try:
-        s = load_settings()
-        with wordpress() as conn:
-            results = m.set_status_many(conn, s, body.ids, body.status, user.name, body.confirm_mass_deprovision)
+        results = _on_wordpress(
+            lambda conn, s: m.set_status_many(conn, s, body.ids, body.status, user.name, body.confirm_mass_deprovision)
+        )
     except m.ConfirmationNeeded as exc:
         return JSONResponse(
             {
@@ -777,7 +778,7 @@ def _api_upload(request: Request, body: UploadBody, user: UiUser):
     try:
         _upload_text(body.csv.encode())
         s = load_settings()
-        with wordpress() as conn:
+        with wordpress_db() as conn:
             rows = m.validate_upload(conn, s, body.csv)
             written = (
                 m.upload(conn, s, rows, user.name, request.client.host if request.client else "")
