@@ -738,7 +738,7 @@ def request_links(conn, s: Settings, request_id: int) -> list[dict]:
 
 def linked_children(conn, s: Settings, parent_ids: Iterable[int]) -> dict[int, list[dict]]:
     """The children each parent holds the Parent role over through the project's open ledger rows
-    (name and tutor group as Moodle has them), for the authorised users page."""
+    (name and tutor group as Moodle has them), for the auth rows page."""
     ids = sorted(set(parent_ids))
     out: dict[int, list[dict]] = {}
     if not ids or not links_table_exists(conn, s):

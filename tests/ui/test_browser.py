@@ -115,7 +115,7 @@ def test_staff_approve_and_force_a_cycle_in_a_real_browser(api_server, fresh):
         page.screenshot(path=str(shots / "3-approved.png"))
         assert school.req(rid)["status"] == "approved"
 
-        frame.get_by_role("link", name="Authorised users").click()
+        frame.get_by_role("link", name="Auth rows").click()
         expect(frame.locator("body")).to_contain_text("browser.parent@example.org")
         page.screenshot(path=str(shots / "4-authorised-users.png"))
 

@@ -396,7 +396,7 @@ BAD_UI_INPUT = {
     "a page number that is not a number": ("/requests?page=two", 422, "page"),
     "an unknown sort column": ("/requests?sort=password", 400, "cannot sort by"),
     "an unknown status filter": ("/requests?status=deleted", 400, "unknown status"),
-    "a huge page of the auth rows": ("/auth-users?page=99999999999999999999999", 200, "Authorised"),
+    "a huge page of the auth rows": ("/auth-users?page=99999999999999999999999", 200, "Auth rows"),
     "a huge page in the API": ("/api/requests?page=99999999999999999999999&per_page=100000", 200, '"requests":[]'),
     "a request id past any BIGINT": ("/requests/99999999999999999999999", 404, "does not exist"),
 }

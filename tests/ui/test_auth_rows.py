@@ -1,4 +1,4 @@
-"""The authorised users page: each auth row with its Moodle account (exists, suspended, a link to its
+"""The auth rows page: each auth row with its Moodle account (exists, suspended, a link to its
 profile) and the children the project linked to it; orphaned rows (no live request) listed and removed
 one at a time or in bulk, behind the same guard as bulk de-provisioning. The removal's effect in Moodle
 is the user sync's suspension, which tests/cycle/test_revocation.py shows for every lost auth row."""
