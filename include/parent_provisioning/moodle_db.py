@@ -208,22 +208,25 @@ class AuthDbConfig:
     fielduser: str
     table: str
 
+    @classmethod
+    def from_settings(cls, cfg: dict[str, str | None]) -> AuthDbConfig:
+        """From auth_db's rows of the settings view, as Moodle reads them: unset or unreadable is 'keep'."""
+        removeuser = str(cfg.get("removeuser") or "0").strip()
+        return cls(
+            removeuser=int(removeuser) if removeuser.isdigit() else 0,
+            fielduser=(cfg.get("fielduser") or "").strip(),
+            table=(cfg.get("table") or "").strip(),
+        )
+
 
 def auth_db_config(conn, s: Settings) -> AuthDbConfig:
     with sql.cursor(conn) as cur:
-        cfg = dict(
-            sql.rows(
-                cur,
-                f"SELECT name, value FROM `{s.settings_view}` WHERE plugin = 'auth_db'"
-                " AND name IN ('removeuser', 'fielduser', 'table')",
-            )
+        cfg = sql.rows(
+            cur,
+            f"SELECT name, value FROM `{s.settings_view}` WHERE plugin = 'auth_db'"
+            " AND name IN ('removeuser', 'fielduser', 'table')",
         )
-    removeuser = str(cfg.get("removeuser") or "0").strip()
-    return AuthDbConfig(
-        removeuser=int(removeuser) if removeuser.isdigit() else 0,
-        fielduser=(cfg.get("fielduser") or "").strip(),
-        table=(cfg.get("table") or "").strip(),
-    )
+    return AuthDbConfig.from_settings(dict(cfg))
 
 
 def parent_accounts(conn, s: Settings, site: Site) -> list[Account]:
