@@ -221,12 +221,12 @@ class AuthDbConfig:
 
 def auth_db_config(conn, s: Settings) -> AuthDbConfig:
     with sql.cursor(conn) as cur:
-        cfg = sql.rows(
+        rows = sql.rows(
             cur,
             f"SELECT name, value FROM `{s.settings_view}` WHERE plugin = 'auth_db'"
             " AND name IN ('removeuser', 'fielduser', 'table')",
         )
-    return AuthDbConfig.from_settings(dict(cfg))
+    return AuthDbConfig.from_settings(dict(rows))
 
 
 def parent_accounts(conn, s: Settings, site: Site) -> list[Account]:
@@ -322,6 +322,7 @@ def ensure_user_contexts(
 
 
 def _ensure_contexts_of(cur, ctx: str, site: Site, ids: Sequence[int], dry_run: bool) -> dict[int, int | None]:
+    """ensure_user_contexts for one chunk of users: a handful of statements whatever its size."""
     rows = sql.rows(
         cur,
         f"SELECT instanceid, id, path, depth FROM `{ctx}` WHERE contextlevel = %s"
