@@ -277,7 +277,7 @@ def find_pupils(conn, s: Settings, site: Site, surnames: Iterable[str]) -> list[
     else:
         join, join_params = "", ()
         where = " AND (" + " OR ".join(["u.email LIKE %s"] * len(pf.values)) + ")"
-        where_params = tuple("%@" + v.replace("%", r"\%").replace("_", r"\_") for v in pf.values)
+        where_params = _email_domain_patterns(pf.values)
     query = (
         f"SELECT DISTINCT u.id, u.firstname, u.lastname, u.department FROM `{u}` u{join}"
         " WHERE u.deleted = 0 AND u.suspended = 0 AND u.auth NOT IN ('db', 'nologin')"
@@ -599,6 +599,11 @@ def mark_access_dirty(conn, s: Settings, site: Site, user_ids: Iterable[int]) ->
                 )
 
 
+def _email_domain_patterns(domains: Iterable[str]) -> tuple[str, ...]:
+    """LIKE patterns for an email at each of these domains, their wildcards taken literally."""
+    return tuple("%@" + d.replace("%", r"\%").replace("_", r"\_") for d in domains)
+
+
 def _is_pupil_sql(s: Settings, site: Site, alias: str) -> tuple[str, tuple]:
     """An SQL condition on the user row `alias`: an active pupil, as find_pupils reads pupils."""
     pf = s.pupil_filter
@@ -613,7 +618,7 @@ def _is_pupil_sql(s: Settings, site: Site, alias: str) -> tuple[str, tuple]:
         where, params = f"{alias}.auth IN ({sql.marks(len(pf.values))})", pf.values
     else:
         where = "(" + " OR ".join([f"{alias}.email LIKE %s"] * len(pf.values)) + ")"
-        params = tuple("%@" + v.replace("%", r"\%").replace("_", r"\_") for v in pf.values)
+        params = _email_domain_patterns(pf.values)
     return (
         f"({alias}.deleted = 0 AND {alias}.suspended = 0 AND {alias}.auth NOT IN ('db', 'nologin')"
         f" AND {alias}.mnethostid = %s AND {where})",
