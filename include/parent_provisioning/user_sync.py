@@ -22,13 +22,13 @@ from typing import NamedTuple
 
 from include.parent_provisioning import moodle_db, sql, wordpress
 from include.parent_provisioning.moodle_db import Account, AuthDbConfig
+from include.parent_provisioning.names import ALLOW_MASS_SUSPENSION
 from include.parent_provisioning.settings import Settings
 
 log = logging.getLogger(__name__)
 
 REMOVE_MODES = {0: "keep", 1: "suspend", 2: "delete"}
 _NOT_USERNAME_CHARS = re.compile(r"[^-.@_a-z0-9]")
-OVERRIDE = "allow_mass_suspension"
 PLAN_IDS = 200  # account ids a dry run lists (ids only; the counts are whole)
 
 
@@ -68,8 +68,8 @@ class Prediction:
         return (
             f"Moodle's user sync would {verb} {self.suspended} of {self.accounts} {which}parent accounts "
             f"({share} %; limits: {limit} accounts or {fraction * 100:g} %). Is the auth table `{s.auth_table}` "
-            f"complete? It has {self.auth_rows} rows. If this is intended, trigger the DAG with {OVERRIDE}=true "
-            "(or raise max_suspensions_per_cycle / max_suspension_fraction)."
+            f"complete? It has {self.auth_rows} rows. If this is intended, trigger the DAG with "
+            f"{ALLOW_MASS_SUSPENSION}=true (or raise max_suspensions_per_cycle / max_suspension_fraction)."
         )
 
 
@@ -300,5 +300,5 @@ def _refuse_unless_allowed(
     if not allowed:
         wordpress.record_cycle(wp, s, run_id, {"run_id": run_id, "sync": {**result, "refused": refusal}}, "refused")
         raise Refused(refusal)
-    log.warning("%s=true given by %r: the sync runs anyway", OVERRIDE, triggered_by)
-    result.update({OVERRIDE: True, "triggered_by": triggered_by})
+    log.warning("%s=true given by %r: the sync runs anyway", ALLOW_MASS_SUSPENSION, triggered_by)
+    result.update({ALLOW_MASS_SUSPENSION: True, "triggered_by": triggered_by})
