@@ -5,17 +5,20 @@ like the links the cycle makes) and which none does (listed for staff; never del
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from typing import NamedTuple
 
 from include.parent_provisioning.moodle_db import Assignment, Link
 from include.parent_provisioning.plan import RequestPlan
 
 
-def decide(
-    found: Iterable[Assignment], plans: Iterable[RequestPlan], statics: Collection[int]
-) -> tuple[list[Link], list[Assignment]]:
-    """(the ledger rows to write, the assignments no provisioned request justifies). A child's
-    assignment is justified by each request of that parent whose plan matches the child; a static
-    context's by each request of that parent the plan can use, while the context is in the settings."""
+class Adoption(NamedTuple):
+    links: list[Link]  # the ledger rows to write, as adopted
+    unjustified: list[Assignment]  # the assignments no provisioned request justifies
+
+
+def decide(found: Iterable[Assignment], plans: Iterable[RequestPlan], statics: Collection[int]) -> Adoption:
+    """A child's assignment is justified by each request of that parent whose plan matches the child;
+    a static context's by each request of that parent the plan can use, while the context is in the settings."""
     by_child: dict[tuple[int, int], set[int]] = {}
     by_parent: dict[int, set[int]] = {}
     for p in plans:
@@ -35,4 +38,4 @@ def decide(
             links += [Link(rid, a.parent, a.child, a.context) for rid in sorted(requests)]
         else:
             unjustified.append(a)
-    return links, unjustified
+    return Adoption(links, unjustified)

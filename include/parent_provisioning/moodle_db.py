@@ -10,7 +10,7 @@ insert: `role_assignments` and `cache_flags` have no unique index.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -51,9 +51,10 @@ class Account:
 
 def check_site(conn, s: Settings) -> Site:
     try:
-        return _check_site(conn, s)
+        with sql.cursor(conn) as cur:
+            return _check_site(cur, s)
     except Exception as exc:
-        if exc.args and exc.args[0] in (1142, 1143, 1146):  # table or column denied, no such table
+        if sql.error_code(exc) in sql.ACCESS_DENIED_OR_MISSING:
             raise SiteError(
                 f"Moodle's database refused a query ({exc.args[-1]}): is 'moodle_table_prefix' "
                 f"({s.moodle_table_prefix!r}) right, the moodle_db connection on Moodle's database, and "
@@ -86,96 +87,116 @@ def _check_collation(cur, s: Settings) -> None:
         )
 
 
-def _check_site(conn, s: Settings) -> Site:
-    cur = conn.cursor()
-    try:
-        _check_collation(cur, s)
-        cfg = dict(
-            sql.rows(
-                cur,
-                f"SELECT name, value FROM `{s.settings_view}` WHERE plugin = 'core' AND name IN "
-                "('mnet_localhost_id', 'sessiontimeout', 'extendedusernamechars')",
-            )
-        )
-        if isinstance(s.parent_role, int):
-            roles = sql.rows(cur, f"SELECT id FROM `{s.mdl('role')}` WHERE id = %s", (s.parent_role,))
-        else:
-            roles = sql.rows(cur, f"SELECT id FROM `{s.mdl('role')}` WHERE shortname = %s", (s.parent_role,))
-        if not roles:
-            raise SiteError(
-                f"setting 'parent_role': no Moodle role {s.parent_role!r}; create the Parent role "
-                "(Site administration > Users > Define roles) or correct the setting"
-            )
-        role_id = int(roles[0][0])
-        if not sql.rows(
+def _check_site(cur, s: Settings) -> Site:
+    """Each setting that names something in Moodle, checked in turn: the first missing one stops the cycle."""
+    _check_collation(cur, s)
+    cfg = dict(
+        sql.rows(
             cur,
-            f"SELECT id FROM `{s.mdl('role_context_levels')}` WHERE roleid = %s AND contextlevel = %s",
-            (role_id, CONTEXT_USER),
-        ):
-            raise SiteError(
-                f"setting 'parent_role': role {s.parent_role!r} cannot be assigned in user contexts; tick "
-                "'User' under 'Context types where this role may be assigned'"
-            )
-        system = sql.rows(cur, f"SELECT id, path FROM `{s.mdl('context')}` WHERE contextlevel = %s", (CONTEXT_SYSTEM,))
-        if not system:
-            raise SiteError("Moodle has no system context: is 'moodle_table_prefix' right?")
-        if s.static_context_ids:
-            found = dict(
-                sql.rows(
-                    cur,
-                    f"SELECT id, contextlevel FROM `{s.mdl('context')}`"
-                    f" WHERE id IN ({sql.marks(len(s.static_context_ids))})",
-                    s.static_context_ids,
-                )
-            )
-            missing = [c for c in s.static_context_ids if c not in found]
-            if missing:
-                raise SiteError(f"setting 'static_context_ids': no Moodle context with id {missing}")
-            users = [c for c in s.static_context_ids if found[c] == CONTEXT_USER]
-            if users:
-                raise SiteError(
-                    f"setting 'static_context_ids': context(s) {users} belong to a user: every parent would be "
-                    "linked to that person; give the system, category or course contexts parents share"
-                )
-        pf = s.pupil_filter
-        if pf.by == "cohort":
-            cohorts = sql.rows(
-                cur,
-                f"SELECT id FROM `{s.mdl('cohort')}` WHERE idnumber IN ({sql.marks(len(pf.values))})"
-                f" OR name IN ({sql.marks(len(pf.values))})",
-                pf.values + pf.values,
-            )
-            if not cohorts:
-                raise SiteError(f"setting 'pupil_filter': no cohort with idnumber or name {', '.join(pf.values)}")
-        return Site(
-            role_id=role_id,
-            system_path=system[0][1] or f"/{system[0][0]}",
-            mnethost_id=int(cfg.get("mnet_localhost_id", 1)),
-            session_timeout=int(cfg.get("sessiontimeout", 28800)),
-            extended_usernames=cfg.get("extendedusernamechars") == "1",
-            static_context_ids=s.static_context_ids,
+            f"SELECT name, value FROM `{s.settings_view}` WHERE plugin = 'core' AND name IN "
+            "('mnet_localhost_id', 'sessiontimeout', 'extendedusernamechars')",
         )
-    finally:
-        cur.close()
+    )
+    role_id = _parent_role_id(cur, s)
+    system_path = _system_path(cur, s)
+    _check_static_contexts(cur, s)
+    _check_pupil_cohort(cur, s)
+    return Site(
+        role_id=role_id,
+        system_path=system_path,
+        mnethost_id=int(cfg.get("mnet_localhost_id", 1)),
+        session_timeout=int(cfg.get("sessiontimeout", 28800)),
+        extended_usernames=cfg.get("extendedusernamechars") == "1",
+        static_context_ids=s.static_context_ids,
+    )
+
+
+def _parent_role_id(cur, s: Settings) -> int:
+    """The Parent role's id, checked assignable in user contexts (where every child link lives)."""
+    by = "id" if isinstance(s.parent_role, int) else "shortname"
+    roles = sql.rows(cur, f"SELECT id FROM `{s.mdl('role')}` WHERE {by} = %s", (s.parent_role,))
+    if not roles:
+        raise SiteError(
+            f"setting 'parent_role': no Moodle role {s.parent_role!r}; create the Parent role "
+            "(Site administration > Users > Define roles) or correct the setting"
+        )
+    role_id = int(roles[0][0])
+    if not sql.rows(
+        cur,
+        f"SELECT id FROM `{s.mdl('role_context_levels')}` WHERE roleid = %s AND contextlevel = %s",
+        (role_id, CONTEXT_USER),
+    ):
+        raise SiteError(
+            f"setting 'parent_role': role {s.parent_role!r} cannot be assigned in user contexts; tick "
+            "'User' under 'Context types where this role may be assigned'"
+        )
+    return role_id
+
+
+def _system_path(cur, s: Settings) -> str:
+    """The system context's path, which every user context's path starts with."""
+    system = sql.rows(cur, f"SELECT id, path FROM `{s.mdl('context')}` WHERE contextlevel = %s", (CONTEXT_SYSTEM,))
+    if not system:
+        raise SiteError("Moodle has no system context: is 'moodle_table_prefix' right?")
+    return system[0][1] or f"/{system[0][0]}"
+
+
+def _check_static_contexts(cur, s: Settings) -> None:
+    """Each static context exists and is not a user's: every parent is linked to each of them."""
+    if not s.static_context_ids:
+        return
+    found = dict(
+        sql.rows(
+            cur,
+            f"SELECT id, contextlevel FROM `{s.mdl('context')}` WHERE id IN ({sql.marks(len(s.static_context_ids))})",
+            s.static_context_ids,
+        )
+    )
+    missing = [c for c in s.static_context_ids if c not in found]
+    if missing:
+        raise SiteError(f"setting 'static_context_ids': no Moodle context with id {missing}")
+    users = [c for c in s.static_context_ids if found[c] == CONTEXT_USER]
+    if users:
+        raise SiteError(
+            f"setting 'static_context_ids': context(s) {users} belong to a user: every parent would be "
+            "linked to that person; give the system, category or course contexts parents share"
+        )
+
+
+def _check_pupil_cohort(cur, s: Settings) -> None:
+    """A cohort pupil filter names a cohort that exists: otherwise no child would ever match."""
+    pf = s.pupil_filter
+    if pf.by != "cohort":
+        return
+    if not sql.rows(
+        cur,
+        f"SELECT id FROM `{s.mdl('cohort')}` WHERE idnumber IN ({sql.marks(len(pf.values))})"
+        f" OR name IN ({sql.marks(len(pf.values))})",
+        pf.values + pf.values,
+    ):
+        raise SiteError(f"setting 'pupil_filter': no cohort with idnumber or name {', '.join(pf.values)}")
+
+
+def _rows_in(cur, query: str, values: Sequence, params: Sequence = (), then: str = "") -> Iterator[tuple]:
+    """The rows of `query` ending in `IN`, completed with the list of `values` (after `params`) and
+    `then`: one statement per chunk of values, none for no values."""
+    for part in sql.chunks(values):
+        yield from sql.rows(cur, f"{query} ({sql.marks(len(part))}){then}", (*params, *part))
 
 
 def find_accounts(conn, s: Settings, site: Site, usernames: Iterable[str]) -> dict[str, Account]:
     """Not-deleted accounts on the local host whose username is one of these."""
-    names = sorted(set(usernames))
-    found: dict[str, Account] = {}
-    cur = conn.cursor()
-    try:
-        for part in sql.chunks(names):
-            for uid, username, auth, suspended in sql.rows(
+    with sql.cursor(conn) as cur:
+        return {
+            username.lower(): Account(int(uid), username, auth, bool(suspended))
+            for uid, username, auth, suspended in _rows_in(
                 cur,
                 f"SELECT id, username, auth, suspended FROM `{s.mdl('user')}` WHERE mnethostid = %s AND deleted = 0"
-                f" AND username IN ({sql.marks(len(part))})",
-                (site.mnethost_id, *part),
-            ):
-                found[username.lower()] = Account(int(uid), username, auth, bool(suspended))
-    finally:
-        cur.close()
-    return found
+                " AND username IN",
+                sorted(set(usernames)),
+                (site.mnethost_id,),
+            )
+        }
 
 
 @dataclass(frozen=True)
@@ -187,31 +208,30 @@ class AuthDbConfig:
     fielduser: str
     table: str
 
+    @classmethod
+    def from_settings(cls, cfg: dict[str, str | None]) -> AuthDbConfig:
+        """From auth_db's rows of the settings view, as Moodle reads them: unset or unreadable is 'keep'."""
+        removeuser = str(cfg.get("removeuser") or "0").strip()
+        return cls(
+            removeuser=int(removeuser) if removeuser.isdigit() else 0,
+            fielduser=(cfg.get("fielduser") or "").strip(),
+            table=(cfg.get("table") or "").strip(),
+        )
+
 
 def auth_db_config(conn, s: Settings) -> AuthDbConfig:
-    cur = conn.cursor()
-    try:
-        cfg = dict(
-            sql.rows(
-                cur,
-                f"SELECT name, value FROM `{s.settings_view}` WHERE plugin = 'auth_db'"
-                " AND name IN ('removeuser', 'fielduser', 'table')",
-            )
+    with sql.cursor(conn) as cur:
+        rows = sql.rows(
+            cur,
+            f"SELECT name, value FROM `{s.settings_view}` WHERE plugin = 'auth_db'"
+            " AND name IN ('removeuser', 'fielduser', 'table')",
         )
-    finally:
-        cur.close()
-    removeuser = str(cfg.get("removeuser") or "0").strip()
-    return AuthDbConfig(
-        removeuser=int(removeuser) if removeuser.isdigit() else 0,
-        fielduser=(cfg.get("fielduser") or "").strip(),
-        table=(cfg.get("table") or "").strip(),
-    )
+    return AuthDbConfig.from_settings(dict(rows))
 
 
 def parent_accounts(conn, s: Settings, site: Site) -> list[Account]:
     """Every 'db' account Moodle's user sync looks at: not deleted, on the local host."""
-    cur = conn.cursor()
-    try:
+    with sql.cursor(conn) as cur:
         return [
             Account(int(uid), username, "db", bool(suspended))
             for uid, username, suspended in sql.rows(
@@ -221,30 +241,21 @@ def parent_accounts(conn, s: Settings, site: Site) -> list[Account]:
                 (site.mnethost_id,),
             )
         ]
-    finally:
-        cur.close()
 
 
 def usernames_taken(conn, s: Settings, site: Site, usernames: Iterable[str]) -> list[str]:
     """The usernames of every account on the local host, deleted or not, whatever its auth, that
     the database finds equal to one of these: Moodle cannot create another account with them."""
-    names = sorted(set(usernames))
-    found: list[str] = []
-    cur = conn.cursor()
-    try:
-        for part in sql.chunks(names):
-            found += [
-                r[0]
-                for r in sql.rows(
-                    cur,
-                    f"SELECT username FROM `{s.mdl('user')}` WHERE mnethostid = %s"
-                    f" AND username IN ({sql.marks(len(part))})",
-                    (site.mnethost_id, *part),
-                )
-            ]
-    finally:
-        cur.close()
-    return found
+    with sql.cursor(conn) as cur:
+        return [
+            r[0]
+            for r in _rows_in(
+                cur,
+                f"SELECT username FROM `{s.mdl('user')}` WHERE mnethostid = %s AND username IN",
+                sorted(set(usernames)),
+                (site.mnethost_id,),
+            )
+        ]
 
 
 def find_pupils(conn, s: Settings, site: Site, surnames: Iterable[str]) -> list[Pupil]:
@@ -266,20 +277,17 @@ def find_pupils(conn, s: Settings, site: Site, surnames: Iterable[str]) -> list[
     else:
         join, join_params = "", ()
         where = " AND (" + " OR ".join(["u.email LIKE %s"] * len(pf.values)) + ")"
-        where_params = tuple("%@" + v.replace("%", r"\%").replace("_", r"\_") for v in pf.values)
-    pupils: dict[int, Pupil] = {}
-    cur = conn.cursor()
-    try:
-        for part in sql.chunks(names):
-            query = (
-                f"SELECT DISTINCT u.id, u.firstname, u.lastname, u.department FROM `{u}` u{join}"
-                " WHERE u.deleted = 0 AND u.suspended = 0 AND u.auth NOT IN ('db', 'nologin')"
-                f" AND u.mnethostid = %s{where} AND u.lastname IN ({sql.marks(len(part))})"
-            )
-            for uid, first, last, dept in sql.rows(cur, query, (*join_params, site.mnethost_id, *where_params, *part)):
-                pupils[int(uid)] = Pupil(int(uid), first, last, dept or "")
-    finally:
-        cur.close()
+        where_params = _email_domain_patterns(pf.values)
+    query = (
+        f"SELECT DISTINCT u.id, u.firstname, u.lastname, u.department FROM `{u}` u{join}"
+        " WHERE u.deleted = 0 AND u.suspended = 0 AND u.auth NOT IN ('db', 'nologin')"
+        f" AND u.mnethostid = %s{where} AND u.lastname IN"
+    )
+    with sql.cursor(conn) as cur:
+        pupils = {
+            int(uid): Pupil(int(uid), first, last, dept or "")
+            for uid, first, last, dept in _rows_in(cur, query, names, (*join_params, site.mnethost_id, *where_params))
+        }
     return list(pupils.values())
 
 
@@ -289,21 +297,16 @@ def find_namesakes(conn, s: Settings, surnames: Iterable[str], pupil_ids: Iterab
     request means, which makes its only candidate namesake a guess (see matching)."""
     names = sorted({n.strip() for n in surnames if n.strip()})
     candidates = set(pupil_ids)
-    others: list[Pupil] = []
-    cur = conn.cursor()
-    try:
-        for part in sql.chunks(names):
-            for uid, first, last, dept in sql.rows(
+    with sql.cursor(conn) as cur:
+        return [
+            Pupil(int(uid), first, last, dept or "")
+            for uid, first, last, dept in _rows_in(
                 cur,
-                f"SELECT id, firstname, lastname, department FROM `{s.mdl('user')}` WHERE deleted = 0"
-                f" AND lastname IN ({sql.marks(len(part))})",
-                part,
-            ):
-                if int(uid) not in candidates:
-                    others.append(Pupil(int(uid), first, last, dept or ""))
-    finally:
-        cur.close()
-    return others
+                f"SELECT id, firstname, lastname, department FROM `{s.mdl('user')}` WHERE deleted = 0 AND lastname IN",
+                names,
+            )
+            if int(uid) not in candidates
+        ]
 
 
 def ensure_user_contexts(
@@ -311,49 +314,47 @@ def ensure_user_contexts(
 ) -> dict[int, int | None]:
     """{user id: its user context id}, creating missing contexts and mending a missing
     path or wrong depth (as left by the WordPress plugin). None: would be created (dry run)."""
-    ids = sorted(set(user_ids))
-    ctx = s.mdl("context")
     result: dict[int, int | None] = {}
-    cur = conn.cursor()
-    try:
-        for part in sql.chunks(ids):
-            rows = sql.rows(
-                cur,
-                f"SELECT instanceid, id, path, depth FROM `{ctx}` WHERE contextlevel = %s"
-                f" AND instanceid IN ({sql.marks(len(part))})",
-                (CONTEXT_USER, *part),
-            )
-            existing = {int(r[0]): r for r in rows}
-            missing = [uid for uid in part if uid not in existing]
-            broken = [int(r[0]) for r in rows if r[2] != f"{site.system_path}/{r[1]}" or r[3] != 2]
-            result.update({uid: int(r[1]) for uid, r in existing.items()})
-            if dry_run:
-                result.update(dict.fromkeys(missing))
-                continue
-            if missing:
-                sql.insert_many(
-                    cur,
-                    f"INSERT IGNORE INTO `{ctx}` (contextlevel, instanceid, depth, path, locked)"
-                    " VALUES (%s, %s, %s, %s, %s)",
-                    [(CONTEXT_USER, uid, 0, None, 0) for uid in missing],
-                )
-            fix = missing + broken
-            if fix:
-                cur.execute(
-                    f"UPDATE `{ctx}` SET path = CONCAT(%s, '/', id), depth = %s WHERE contextlevel = %s"
-                    f" AND instanceid IN ({sql.marks(len(fix))})",
-                    (site.system_path, site.system_path.count("/") + 1, CONTEXT_USER, *fix),
-                )
-            if missing:
-                for uid, cid in sql.rows(
-                    cur,
-                    f"SELECT instanceid, id FROM `{ctx}` WHERE contextlevel = %s"
-                    f" AND instanceid IN ({sql.marks(len(missing))})",
-                    (CONTEXT_USER, *missing),
-                ):
-                    result[int(uid)] = int(cid)
-    finally:
-        cur.close()
+    with sql.cursor(conn) as cur:
+        for part in sql.chunks(sorted(set(user_ids))):
+            result.update(_ensure_contexts_of(cur, s.mdl("context"), site, part, dry_run))
+    return result
+
+
+def _ensure_contexts_of(cur, ctx: str, site: Site, ids: Sequence[int], dry_run: bool) -> dict[int, int | None]:
+    """ensure_user_contexts for one chunk of users: a handful of statements whatever its size."""
+    rows = sql.rows(
+        cur,
+        f"SELECT instanceid, id, path, depth FROM `{ctx}` WHERE contextlevel = %s"
+        f" AND instanceid IN ({sql.marks(len(ids))})",
+        (CONTEXT_USER, *ids),
+    )
+    existing = {int(r[0]): r for r in rows}
+    missing = [uid for uid in ids if uid not in existing]
+    broken = [int(r[0]) for r in rows if r[2] != f"{site.system_path}/{r[1]}" or r[3] != 2]
+    result: dict[int, int | None] = {uid: int(r[1]) for uid, r in existing.items()}
+    if dry_run:
+        return {**result, **dict.fromkeys(missing)}
+    if missing:
+        sql.insert_many(
+            cur,
+            f"INSERT IGNORE INTO `{ctx}` (contextlevel, instanceid, depth, path, locked) VALUES (%s, %s, %s, %s, %s)",
+            [(CONTEXT_USER, uid, 0, None, 0) for uid in missing],
+        )
+    fix = missing + broken
+    if fix:
+        cur.execute(
+            f"UPDATE `{ctx}` SET path = CONCAT(%s, '/', id), depth = %s WHERE contextlevel = %s"
+            f" AND instanceid IN ({sql.marks(len(fix))})",
+            (site.system_path, site.system_path.count("/") + 1, CONTEXT_USER, *fix),
+        )
+    if missing:
+        for uid, cid in sql.rows(
+            cur,
+            f"SELECT instanceid, id FROM `{ctx}` WHERE contextlevel = %s AND instanceid IN ({sql.marks(len(missing))})",
+            (CONTEXT_USER, *missing),
+        ):
+            result[int(uid)] = int(cid)
     return result
 
 
@@ -363,17 +364,16 @@ def ensure_role_assignments(
     """Assign the parent role for each (context id, parent user id) not already assigned.
     Returns the pairs that were (or, in a dry run, would be) added."""
     ra = s.mdl("role_assignments")
-    parents = sorted({uid for _, uid in wanted})
-    have: set[tuple[int, int]] = set()
-    cur = conn.cursor()
-    try:
-        for part in sql.chunks(parents):
-            for cid, uid in sql.rows(
+    with sql.cursor(conn) as cur:
+        have = {
+            (int(cid), int(uid))
+            for cid, uid in _rows_in(
                 cur,
-                f"SELECT contextid, userid FROM `{ra}` WHERE roleid = %s AND userid IN ({sql.marks(len(part))})",
-                (site.role_id, *part),
-            ):
-                have.add((int(cid), int(uid)))
+                f"SELECT contextid, userid FROM `{ra}` WHERE roleid = %s AND userid IN",
+                sorted({uid for _, uid in wanted}),
+                (site.role_id,),
+            )
+        }
         todo = sorted(((c, u) for c, u in wanted if c is None or (c, u) not in have), key=lambda x: (x[0] or 0, x[1]))
         if dry_run or not todo:
             return todo
@@ -385,8 +385,6 @@ def ensure_role_assignments(
             [(site.role_id, c, u, now, s.modifier_user_id, "", 0, 0) for c, u in todo],
         )
         return todo
-    finally:
-        cur.close()
 
 
 LINKS_TABLE_SQL = """CREATE TABLE IF NOT EXISTS `{table}` (
@@ -412,8 +410,7 @@ LINKS_TABLE_SQL = """CREATE TABLE IF NOT EXISTS `{table}` (
 
 def links_table_exists(conn, s: Settings) -> bool:
     """Whether the ledger of links is there (the first real run makes it; a dry run does not)."""
-    cur = conn.cursor()
-    try:
+    with sql.cursor(conn) as cur:
         return bool(
             sql.rows(
                 cur,
@@ -421,21 +418,16 @@ def links_table_exists(conn, s: Settings) -> bool:
                 (s.links_table,),
             )
         )
-    finally:
-        cur.close()
 
 
 def ensure_links_table(conn, s: Settings) -> bool:
     """Create the ledger of links on the first run; True when it was created."""
     if links_table_exists(conn, s):
         return False
-    cur = conn.cursor()
-    try:
+    with sql.cursor(conn) as cur:
         cur.execute(LINKS_TABLE_SQL.format(table=s.links_table))
         conn.commit()
         return True
-    finally:
-        cur.close()
 
 
 @dataclass(frozen=True)
@@ -481,18 +473,8 @@ def record_links(
     if not links:
         return 0
     made = set(made)
-    parents = sorted({link.parent for link in links})
-    ra_id: dict[tuple[int, int], int] = {}
-    cur = conn.cursor()
-    try:
-        for part in sql.chunks(parents):
-            for rid, cid, uid in sql.rows(
-                cur,
-                f"SELECT id, contextid, userid FROM `{s.mdl('role_assignments')}` WHERE roleid = %s"
-                f" AND userid IN ({sql.marks(len(part))}) ORDER BY id",
-                (site.role_id, *part),
-            ):
-                ra_id.setdefault((int(cid), int(uid)), int(rid))  # the oldest, if Moodle holds two
+    with sql.cursor(conn) as cur:
+        ra_id = _assignment_ids(cur, s, site, {link.parent for link in links})
         now = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
         rows = [
             (
@@ -515,8 +497,20 @@ def record_links(
             rows,
         )
         return max(cur.rowcount, 0)  # mysqlclient sums the rows of a split executemany
-    finally:
-        cur.close()
+
+
+def _assignment_ids(cur, s: Settings, site: Site, parents: Iterable[int]) -> dict[tuple[int, int], int]:
+    """{(context, parent): its Parent-role assignment's id}, the oldest if Moodle holds two."""
+    found: dict[tuple[int, int], int] = {}
+    for rid, cid, uid in _rows_in(
+        cur,
+        f"SELECT id, contextid, userid FROM `{s.mdl('role_assignments')}` WHERE roleid = %s AND userid IN",
+        sorted(set(parents)),
+        (site.role_id,),
+        then=" ORDER BY id",
+    ):
+        found.setdefault((int(cid), int(uid)), int(rid))
+    return found
 
 
 @dataclass(frozen=True)
@@ -544,8 +538,7 @@ def unrecorded_parent_links(conn, s: Settings, site: Site) -> list[Assignment]:
             f" AND NOT EXISTS (SELECT 1 FROM `{s.links_table}` l WHERE l.ra_id = ra.id"
             " AND (l.removed_at IS NULL OR l.origin = 'found'))"  # a link once found there is someone's own
         )
-    cur = conn.cursor()
-    try:
+    with sql.cursor(conn) as cur:
         return [
             Assignment(int(rid), int(uid), int(cid), int(instance) if level == CONTEXT_USER else None)
             for rid, uid, cid, level, instance in sql.rows(
@@ -556,31 +549,22 @@ def unrecorded_parent_links(conn, s: Settings, site: Site) -> list[Assignment]:
                 (site.role_id, *params),
             )
         ]
-    finally:
-        cur.close()
 
 
 def ledger_requests(conn, s: Settings, request_ids: Iterable[int]) -> set[int]:
     """Which of these requests hold a link in the ledger (not removed)."""
-    found: set[int] = set()
     ids = sorted(set(request_ids))
     if not ids or not links_table_exists(conn, s):
-        return found
-    cur = conn.cursor()
-    try:
-        for part in sql.chunks(ids):
-            found.update(
-                int(r[0])
-                for r in sql.rows(
-                    cur,
-                    f"SELECT DISTINCT request_id FROM `{s.links_table}` WHERE removed_at IS NULL"
-                    f" AND request_id IN ({sql.marks(len(part))})",
-                    part,
-                )
+        return set()
+    with sql.cursor(conn) as cur:
+        return {
+            int(r[0])
+            for r in _rows_in(
+                cur,
+                f"SELECT DISTINCT request_id FROM `{s.links_table}` WHERE removed_at IS NULL AND request_id IN",
+                ids,
             )
-    finally:
-        cur.close()
-    return found
+        }
 
 
 def mark_access_dirty(conn, s: Settings, site: Site, user_ids: Iterable[int]) -> None:
@@ -590,22 +574,20 @@ def mark_access_dirty(conn, s: Settings, site: Site, user_ids: Iterable[int]) ->
         return
     cf = s.mdl("cache_flags")
     now = int(time.time())
-    cur = conn.cursor()
-    try:
+    with sql.cursor(conn) as cur:
         for part in sql.chunks(ids):
             have = {
                 r[0]
                 for r in sql.rows(
                     cur,
-                    f"SELECT name FROM `{cf}` WHERE flagtype = 'accesslib/dirtyusers'"
-                    f" AND name IN ({sql.marks(len(part))})",
+                    f"SELECT name FROM `{cf}` WHERE flagtype = '{DIRTY_USERS}' AND name IN ({sql.marks(len(part))})",
                     part,
                 )
             }
             if have:
                 cur.execute(
                     f"UPDATE `{cf}` SET value = '1', timemodified = %s, expiry = %s"
-                    f" WHERE flagtype = 'accesslib/dirtyusers' AND name IN ({sql.marks(len(have))})",
+                    f" WHERE flagtype = '{DIRTY_USERS}' AND name IN ({sql.marks(len(have))})",
                     (now, now + site.session_timeout, *sorted(have)),
                 )
             new = [n for n in part if n not in have]
@@ -615,8 +597,11 @@ def mark_access_dirty(conn, s: Settings, site: Site, user_ids: Iterable[int]) ->
                     f"INSERT INTO `{cf}` (flagtype, name, timemodified, value, expiry) VALUES (%s, %s, %s, %s, %s)",
                     [(DIRTY_USERS, n, now, "1", now + site.session_timeout) for n in new],
                 )
-    finally:
-        cur.close()
+
+
+def _email_domain_patterns(domains: Iterable[str]) -> tuple[str, ...]:
+    """LIKE patterns for an email at each of these domains, their wildcards taken literally."""
+    return tuple("%@" + d.replace("%", r"\%").replace("_", r"\_") for d in domains)
 
 
 def _is_pupil_sql(s: Settings, site: Site, alias: str) -> tuple[str, tuple]:
@@ -633,7 +618,7 @@ def _is_pupil_sql(s: Settings, site: Site, alias: str) -> tuple[str, tuple]:
         where, params = f"{alias}.auth IN ({sql.marks(len(pf.values))})", pf.values
     else:
         where = "(" + " OR ".join([f"{alias}.email LIKE %s"] * len(pf.values)) + ")"
-        params = tuple("%@" + v.replace("%", r"\%").replace("_", r"\_") for v in pf.values)
+        params = _email_domain_patterns(pf.values)
     return (
         f"({alias}.deleted = 0 AND {alias}.suspended = 0 AND {alias}.auth NOT IN ('db', 'nologin')"
         f" AND {alias}.mnethostid = %s AND {where})",
@@ -645,8 +630,7 @@ def active_links(conn, s: Settings, site: Site) -> list[LedgerRow]:
     """Every link the ledger holds (not removed), with whether its role assignment is still there
     exactly as recorded and whether its child is still a pupil: one statement."""
     is_pupil, params = _is_pupil_sql(s, site, "u")
-    cur = conn.cursor()
-    try:
+    with sql.cursor(conn) as cur:
         return [
             LedgerRow(
                 int(i),
@@ -669,8 +653,6 @@ def active_links(conn, s: Settings, site: Site) -> list[LedgerRow]:
                 params,
             )
         ]
-    finally:
-        cur.close()
 
 
 def remove_links(conn, s: Settings, site: Site, removals, run_id: str) -> int:
@@ -682,38 +664,40 @@ def remove_links(conn, s: Settings, site: Site, removals, run_id: str) -> int:
     removals = list(removals)
     if not removals:
         return 0
-    ra, links = s.mdl("role_assignments"), s.links_table
-    doomed = sorted({r.ra_id for r in removals if r.delete})
     now = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    with sql.cursor(conn) as cur:
+        try:
+            deleted = _delete_assignments(cur, s, sorted({r.ra_id for r in removals if r.delete}))
+            mark_access_dirty(conn, s, site, {r.parent for r in removals if r.delete})
+            by_reason: dict[str, list[int]] = {}
+            for r in removals:
+                by_reason.setdefault(r.reason, []).append(r.ledger_id)
+            for reason, ids in sorted(by_reason.items()):
+                for part in sql.chunks(sorted(ids)):
+                    cur.execute(
+                        f"UPDATE `{s.links_table}` SET removed_at = %s, removed_by_run = %s, removed_reason = %s"
+                        f" WHERE removed_at IS NULL AND id IN ({sql.marks(len(part))})",
+                        (now, run_id, reason, *part),
+                    )
+            conn.commit()
+            return deleted
+        except Exception:
+            conn.rollback()
+            raise
+
+
+def _delete_assignments(cur, s: Settings, ra_ids: Sequence[int]) -> int:
+    """Delete these role assignments, each only while an open ledger row holds it as this project's."""
     deleted = 0
-    cur = conn.cursor()
-    try:
-        for part in sql.chunks(doomed):
-            cur.execute(
-                f"DELETE ra FROM `{ra}` ra JOIN `{links}` l ON l.ra_id = ra.id AND l.parent_userid = ra.userid"
-                " AND l.contextid = ra.contextid AND l.roleid = ra.roleid AND l.removed_at IS NULL"
-                f" AND l.origin IN ('made', 'adopted') WHERE ra.id IN ({sql.marks(len(part))})",
-                part,
-            )
-            deleted += max(cur.rowcount, 0)
-        mark_access_dirty(conn, s, site, {r.parent for r in removals if r.delete})
-        by_reason: dict[str, list[int]] = {}
-        for r in removals:
-            by_reason.setdefault(r.reason, []).append(r.ledger_id)
-        for reason, ids in sorted(by_reason.items()):
-            for part in sql.chunks(sorted(ids)):
-                cur.execute(
-                    f"UPDATE `{links}` SET removed_at = %s, removed_by_run = %s, removed_reason = %s"
-                    f" WHERE removed_at IS NULL AND id IN ({sql.marks(len(part))})",
-                    (now, run_id, reason, *part),
-                )
-        conn.commit()
-        return deleted
-    except Exception:
-        conn.rollback()
-        raise
-    finally:
-        cur.close()
+    for part in sql.chunks(ra_ids):
+        cur.execute(
+            f"DELETE ra FROM `{s.mdl('role_assignments')}` ra JOIN `{s.links_table}` l ON l.ra_id = ra.id"
+            " AND l.parent_userid = ra.userid AND l.contextid = ra.contextid AND l.roleid = ra.roleid"
+            f" AND l.removed_at IS NULL AND l.origin IN ('made', 'adopted') WHERE ra.id IN ({sql.marks(len(part))})",
+            part,
+        )
+        deleted += max(cur.rowcount, 0)
+    return deleted
 
 
 def request_links(conn, s: Settings, request_id: int) -> list[dict]:
@@ -721,8 +705,7 @@ def request_links(conn, s: Settings, request_id: int) -> list[dict]:
     Moodle has them; none for a static context), who made it and when, and whether and why it ended."""
     if not links_table_exists(conn, s):
         return []
-    cur = conn.cursor()
-    try:
+    with sql.cursor(conn) as cur:
         return sql.dict_rows(
             cur,
             "SELECT l.child_userid, u.firstname, u.lastname, u.department, l.contextid, l.origin, l.run_id,"
@@ -732,8 +715,6 @@ def request_links(conn, s: Settings, request_id: int) -> list[dict]:
             " AND ra.contextid = l.contextid AND ra.roleid = l.roleid WHERE l.request_id = %s ORDER BY l.id",
             (request_id,),
         )
-    finally:
-        cur.close()
 
 
 def linked_children(conn, s: Settings, parent_ids: Iterable[int]) -> dict[int, list[dict]]:
@@ -743,8 +724,7 @@ def linked_children(conn, s: Settings, parent_ids: Iterable[int]) -> dict[int, l
     out: dict[int, list[dict]] = {}
     if not ids or not links_table_exists(conn, s):
         return out
-    cur = conn.cursor()
-    try:
+    with sql.cursor(conn) as cur:
         for part in sql.chunks(ids):
             for row in sql.dict_rows(
                 cur,
@@ -755,6 +735,4 @@ def linked_children(conn, s: Settings, parent_ids: Iterable[int]) -> dict[int, l
                 part,
             ):
                 out.setdefault(int(row["parent_userid"]), []).append(row)
-    finally:
-        cur.close()
     return out

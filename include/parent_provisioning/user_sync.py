@@ -18,16 +18,17 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
-from include.parent_provisioning import moodle_db, wordpress
-from include.parent_provisioning.moodle_db import Account
+from include.parent_provisioning import moodle_db, sql, wordpress
+from include.parent_provisioning.moodle_db import Account, AuthDbConfig
+from include.parent_provisioning.names import ALLOW_MASS_SUSPENSION
 from include.parent_provisioning.settings import Settings
 
 log = logging.getLogger(__name__)
 
 REMOVE_MODES = {0: "keep", 1: "suspend", 2: "delete"}
 _NOT_USERNAME_CHARS = re.compile(r"[^-.@_a-z0-9]")
-OVERRIDE = "allow_mass_suspension"
 PLAN_IDS = 200  # account ids a dry run lists (ids only; the counts are whole)
 
 
@@ -67,8 +68,8 @@ class Prediction:
         return (
             f"Moodle's user sync would {verb} {self.suspended} of {self.accounts} {which}parent accounts "
             f"({share} %; limits: {limit} accounts or {fraction * 100:g} %). Is the auth table `{s.auth_table}` "
-            f"complete? It has {self.auth_rows} rows. If this is intended, trigger the DAG with {OVERRIDE}=true "
-            "(or raise max_suspensions_per_cycle / max_suspension_fraction)."
+            f"complete? It has {self.auth_rows} rows. If this is intended, trigger the DAG with "
+            f"{ALLOW_MASS_SUSPENSION}=true (or raise max_suspensions_per_cycle / max_suspension_fraction)."
         )
 
 
@@ -182,44 +183,59 @@ def differences(prediction: Prediction, done: dict[str, int]) -> list[str]:
     ]
 
 
-def forecast(wp, mdl, s: Settings, site: dict) -> tuple[Simulation, list[Account], list[str]]:
-    """The simulation from both databases (a handful of statements), the accounts it started
-    from, and warnings about the prediction itself."""
-    st = moodle_db.Site.from_dict(site)
-    config = moodle_db.auth_db_config(mdl, s)
-    where = "Site administration > Plugins > Authentication > External database"
-    try:
-        usernames = wordpress.auth_usernames(wp, s, config.fielduser)
-    except ValueError as exc:
-        raise CannotPredict(
-            f"Moodle's auth_db setting 'fielduser' is {config.fielduser!r}: set it to the auth table's "
-            f"username column ({where})"
-        ) from exc
-    except Exception as exc:
-        if exc.args and exc.args[0] == 1054:  # ER_BAD_FIELD_ERROR
-            raise CannotPredict(
-                f"Moodle's auth_db reads column {config.fielduser!r}, which the auth table `{s.auth_table}` "
-                f"does not have: correct auth_db's 'fielduser' ({where}) or the 'wp_table_prefix' setting"
-            ) from exc
-        raise
+class Forecast(NamedTuple):
+    simulation: Simulation
+    accounts: list[Account]  # the 'db' accounts it started from, to compare with after the sync
+    warnings: list[str]  # about the prediction itself
+
+
+SETTINGS_PAGE = "Site administration > Plugins > Authentication > External database"
+
+
+def config_warnings(config: AuthDbConfig, auth_table: str) -> list[str]:
+    """What in auth_db's settings makes the prediction read the wrong table, or de-provisioning do nothing."""
     warnings = []
     table = config.table.replace("`", "").rsplit(".", 1)[-1]
-    if table.lower() != s.auth_table.lower():
+    if table.lower() != auth_table.lower():
         warnings.append(
-            f"Moodle's auth_db reads table {table!r}, not `{s.auth_table}`: the prediction of its user "
+            f"Moodle's auth_db reads table {table!r}, not `{auth_table}`: the prediction of its user "
             "sync reads the wrong table; correct 'wp_table_prefix' or auth_db's table"
         )
-    accounts = moodle_db.parent_accounts(mdl, s, st)
-    known = {a.username for a in accounts}
-    taken = moodle_db.usernames_taken(mdl, s, st, {u for u in usernames if u not in known})
     if config.removeuser not in (1, 2):
         warnings.append(
             "Moodle's auth_db 'removeuser' is 'keep': a parent whose auth row is removed keeps an active account: "
-            "de-provisioning a parent does not take effect; set it to 'Suspend internal' "
-            "(Site administration > Plugins > Authentication > External database)"
+            f"de-provisioning a parent does not take effect; set it to 'Suspend internal' ({SETTINGS_PAGE})"
         )
+    return warnings
+
+
+def forecast(wp, mdl, s: Settings, site: dict) -> Forecast:
+    """The simulation from both databases (a handful of statements)."""
+    st = moodle_db.Site.from_dict(site)
+    config = moodle_db.auth_db_config(mdl, s)
+    usernames = _auth_usernames(wp, s, config)
+    accounts = moodle_db.parent_accounts(mdl, s, st)
+    known = {a.username for a in accounts}
+    taken = moodle_db.usernames_taken(mdl, s, st, {u for u in usernames if u not in known})
     simulation = simulate(usernames, accounts, config.removeuser, st.extended_usernames, taken)
-    return simulation, accounts, warnings
+    return Forecast(simulation, accounts, config_warnings(config, s.auth_table))
+
+
+def _auth_usernames(wp, s: Settings, config: AuthDbConfig) -> list[str]:
+    try:
+        return wordpress.auth_usernames(wp, s, config.fielduser)
+    except ValueError as exc:
+        raise CannotPredict(
+            f"Moodle's auth_db setting 'fielduser' is {config.fielduser!r}: set it to the auth table's "
+            f"username column ({SETTINGS_PAGE})"
+        ) from exc
+    except Exception as exc:
+        if sql.error_code(exc) == sql.ER_BAD_FIELD:
+            raise CannotPredict(
+                f"Moodle's auth_db reads column {config.fielduser!r}, which the auth table `{s.auth_table}` "
+                f"does not have: correct auth_db's 'fielduser' ({SETTINGS_PAGE}) or the 'wp_table_prefix' setting"
+            ) from exc
+        raise
 
 
 def guarded_sync(
@@ -250,22 +266,10 @@ def guarded_sync(
         for warning in warnings:
             log.warning(warning)
         if dry_run:
-            return {
-                **result,
-                "skipped": "dry run",
-                "would_run": will_run,
-                "would_refuse": refusal if will_run and not allowed else None,
-                "would_suspend": sorted(simulation.removed)[:PLAN_IDS],
-                "would_revive": sorted(simulation.revived)[:PLAN_IDS],
-                "warnings": warnings,
-            }
+            return _dry_run(result, simulation, will_run, refusal if will_run and not allowed else None, warnings)
         return {**result, "skipped": "nothing to do: no account to create, suspend or revive", "warnings": warnings}
-    if refusal and not allowed:
-        wordpress.record_cycle(wp, s, run_id, {"run_id": run_id, "sync": {**result, "refused": refusal}}, "refused")
-        raise Refused(refusal)
     if refusal:
-        log.warning("%s=true given by %r: the sync runs anyway", OVERRIDE, triggered_by)
-        result.update({OVERRIDE: True, "triggered_by": triggered_by})
+        _refuse_unless_allowed(wp, s, run_id, result, refusal, allowed, triggered_by)
     wordpress.record_cycle(wp, s, run_id, {"run_id": run_id, "sync": result})  # on record if the sync fails
     result.update(run_sync())
     mdl.rollback()  # end the read snapshot: the next read must see what Moodle did
@@ -274,3 +278,27 @@ def guarded_sync(
     for warning in warnings:
         log.warning(warning)
     return {**result, "actual": done, "warnings": warnings}
+
+
+def _dry_run(result: dict, simulation: Simulation, will_run: bool, refusal: str | None, warnings: list[str]) -> dict:
+    """What a real run would do: whether the sync would run or be refused, and whom it would suspend and revive."""
+    return {
+        **result,
+        "skipped": "dry run",
+        "would_run": will_run,
+        "would_refuse": refusal,
+        "would_suspend": sorted(simulation.removed)[:PLAN_IDS],
+        "would_revive": sorted(simulation.revived)[:PLAN_IDS],
+        "warnings": warnings,
+    }
+
+
+def _refuse_unless_allowed(
+    wp, s: Settings, run_id: str, result: dict, refusal: str, allowed: bool, triggered_by: str
+) -> None:
+    """Refuse (on record, nothing run), or note in `result` who allowed the sync past the limits."""
+    if not allowed:
+        wordpress.record_cycle(wp, s, run_id, {"run_id": run_id, "sync": {**result, "refused": refusal}}, "refused")
+        raise Refused(refusal)
+    log.warning("%s=true given by %r: the sync runs anyway", ALLOW_MASS_SUSPENSION, triggered_by)
+    result.update({ALLOW_MASS_SUSPENSION: True, "triggered_by": triggered_by})

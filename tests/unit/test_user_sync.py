@@ -3,9 +3,9 @@ and the guard's limits. (Real runs against the Moodle double: tests/cycle/test_s
 
 from __future__ import annotations
 
-from include.parent_provisioning.moodle_db import Account
+from include.parent_provisioning.moodle_db import Account, AuthDbConfig
 from include.parent_provisioning.settings import parse
-from include.parent_provisioning.user_sync import differences, predict, what_moodle_did
+from include.parent_provisioning.user_sync import config_warnings, differences, predict, what_moodle_did
 
 KEEP, SUSPEND, DELETE = 0, 1, 2
 
@@ -99,3 +99,38 @@ def test_the_sync_has_work_when_it_would_create_suspend_or_revive_anything():
     ):
         assert predict(usernames, accts, SUSPEND, False).has_work
     assert not predict([], accounts("a@x.org"), KEEP, False).has_work  # keep: nothing to do to a
+
+
+def test_with_full_delete_a_suspended_account_whose_auth_row_is_there_stays_as_it_is():
+    have = accounts("a@x.org", suspended=("a@x.org",))
+    assert counts(predict(["a@x.org"], have, DELETE, False)) == (0, 0, 0, 0)
+
+
+def test_an_auth_row_differing_only_in_accents_is_the_same_account_to_the_database():
+    have = accounts("jose@x.org")
+    assert counts(predict(["josé@x.org"], have, SUSPEND, False)) == (0, 0, 0, 0)  # suspended, then revived
+    assert counts(predict(["josé@x.org"], have, KEEP, False)) == (0, 0, 0, 1)  # taken: not created
+    # Two new auth rows the database finds equal make one account, even with extendedusernamechars.
+    assert counts(predict(["josé@x.org", "jose@x.org"], [], SUSPEND, True)) == (1, 0, 0, 1)
+
+
+def test_one_auth_row_revives_one_suspended_account_even_when_the_database_finds_two_equal():
+    have = accounts("a@x.org", "A@x.org", suspended=("a@x.org", "A@x.org"))
+    assert counts(predict(["a@x.org"], have, SUSPEND, False)) == (0, 0, 1, 0)
+
+
+def test_auth_db_settings_unset_or_unreadable_mean_keep_and_values_are_trimmed():
+    assert AuthDbConfig.from_settings({}) == AuthDbConfig(removeuser=0, fielduser="", table="")
+    assert AuthDbConfig.from_settings({"removeuser": " 1 ", "fielduser": " email ", "table": None}) == AuthDbConfig(
+        removeuser=1, fielduser="email", table=""
+    )
+    assert AuthDbConfig.from_settings({"removeuser": "suspend"}).removeuser == KEEP
+
+
+def test_auth_db_reading_another_table_or_keeping_removed_parents_is_warned_about():
+    table = "wp_tvs_parent_moodle_provisioning_auth"
+    assert config_warnings(AuthDbConfig(SUSPEND, "email", f"`wordpress`.`{table.upper()}`"), table) == []
+    assert config_warnings(AuthDbConfig(DELETE, "email", table), table) == []
+    other, keep = config_warnings(AuthDbConfig(KEEP, "email", "wp_users"), table)
+    assert "reads table 'wp_users', not `wp_tvs_parent_moodle_provisioning_auth`" in other
+    assert "'removeuser' is 'keep'" in keep and "'Suspend internal'" in keep
