@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from include.parent_provisioning.reasons import Reason
 from include.parent_provisioning.requests import Child, fold, fold_group
@@ -29,14 +30,22 @@ class Pupil:
     tutor_group: str
 
 
+class Match(NamedTuple):
+    """The one pupil a child is, or None with the reason it is none."""
+
+    pupil_id: int | None
+    reason: Reason | None
+
+
 class PupilIndex:
     """pupils: the candidates; others: every other not-deleted account with one of their surnames."""
 
     def __init__(self, pupils: Iterable[Pupil], match_by: str, others: Iterable[Pupil] = ()):
         self.match_by = match_by
+        self.pupils = {pupil.id: pupil for pupil in pupils}
         self._index: dict[tuple, set[int]] = defaultdict(set)
         self._others: dict[tuple, set[int]] = defaultdict(set)
-        for pupil in pupils:
+        for pupil in self.pupils.values():
             self._index[self._key(pupil.first_name, pupil.surname, pupil.tutor_group)].add(pupil.id)
         for other in others:
             self._others[self._key(other.first_name, other.surname, other.tutor_group)].add(other.id)
@@ -46,17 +55,17 @@ class PupilIndex:
             return fold(first), fold(surname)
         return fold(first), fold(surname), fold_group(group)
 
-    def match(self, child: Child, parent_id: int | None = None) -> tuple[int | None, Reason | None]:
-        """(pupil id, None) for exactly one match and no namesake, else (None, the reason).
+    def match(self, child: Child, parent_id: int | None = None) -> Match:
+        """The pupil for exactly one match and no namesake, else None and the reason.
         parent_id: the requesting parent's own account, which is never the child's namesake."""
         key = self._key(child.first_name, child.surname, child.tutor_group)
         ids = self._index.get(key, set())
         where = {"position": child.position, "tutor_group": child.tutor_group}
         if not ids:
-            return None, Reason("child_not_found", **where)
+            return Match(None, Reason("child_not_found", **where))
         if len(ids) > 1:
-            return None, Reason("child_ambiguous", **where, count=len(ids))
+            return Match(None, Reason("child_ambiguous", **where, count=len(ids)))
         namesakes = self._others.get(key, set()) - {parent_id}
         if namesakes:
-            return None, Reason("child_namesake", **where, count=len(namesakes))
-        return next(iter(ids)), None
+            return Match(None, Reason("child_namesake", **where, count=len(namesakes)))
+        return Match(next(iter(ids)), None)

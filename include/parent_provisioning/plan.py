@@ -1,21 +1,24 @@
-"""What the cycle decides for each request, as pure functions over plain records: whose
-account the parent has, which pupil each child is, which links to make. No database and no
-Airflow: `cycle.link` reads the inputs, calls `plan_requests`, and applies the plan; the dry
-run shows the same plan. Fast unit tests (tests/unit/test_plan.py) cover every decision.
+"""What the cycle decides for each request, as pure functions over plain records: whether its
+data lets it be used, whose account the parent has, which pupil each child is, which links to
+make. No database and no Airflow: `cycle.link` reads the inputs, calls `plan_requests`, and
+applies the plan; the dry run shows the same plan. Fast unit tests (tests/unit/) cover every decision.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from include.parent_provisioning.matching import PupilIndex
 from include.parent_provisioning.moodle_db import Account, Link
 from include.parent_provisioning.reasons import Reason
-from include.parent_provisioning.requests import Request
+from include.parent_provisioning.requests import Request, from_row
 
 # A request with one of these cannot be provisioned whatever its children: they are not matched.
 PARENT_UNUSABLE = ("invalid_email", "email_not_a_moodle_username", "no_auth_row", "account_other_auth")
+# The email is no username at all: whether an auth row holds it does not matter.
+_NOT_A_USERNAME = ("invalid_email", "email_not_a_moodle_username")
 
 # The parent's account, as the plan finds it.
 READY = "ready"  # an active account: links are made now
@@ -25,6 +28,48 @@ MISSING = "missing"  # none, and the sync made none: account_missing
 SUSPENDED = "suspended"  # suspended, and the sync left it so: account_suspended
 NOT_CHECKED = "not_checked"  # the request's own data stops it first
 USABLE = (READY, CREATED_BY_SYNC, REVIVED_BY_SYNC)
+_ACCOUNT_REASONS = {MISSING: "account_missing", SUSPENDED: "account_suspended"}
+
+
+def validate(
+    rows: Iterable[dict],
+    auth: Collection[str],
+    accounts: Mapping[str, Account],
+    match_by: str,
+    extended_usernames: bool,
+) -> list[Request]:
+    """The requests as read (requests.from_row), with the problems only the other tables show: an
+    email no auth row holds, or the username of an account Moodle authenticates another way."""
+    requests = []
+    for row in rows:
+        request = from_row(row, match_by, extended_usernames)
+        if request.email and request.email not in auth and not any(r.code in _NOT_A_USERNAME for r in request.reasons):
+            request.reasons.append(Reason("no_auth_row"))
+        account = accounts.get(request.email)
+        if account is not None and account.auth != "db":
+            request.reasons.append(Reason("account_other_auth", auth=account.auth))
+        requests.append(request)
+    return requests
+
+
+def parent_unusable(request: Request) -> bool:
+    return any(r.code in PARENT_UNUSABLE for r in request.reasons)
+
+
+class ChildLink(NamedTuple):
+    """A child linked (or, in a dry run, to be linked): its position on the form and its pupil.
+    A tuple still, as the outcomes table stores it as a JSON pair."""
+
+    position: int
+    pupil: int
+
+
+class WantedAssignment(NamedTuple):
+    """A Parent-role assignment a plan needs; context None: a user context still to be made (dry run).
+    A tuple still, as moodle_db.ensure_role_assignments and record_links compare it with (context, user) rows."""
+
+    context: int | None
+    parent: int
 
 
 @dataclass(frozen=True)
@@ -49,11 +94,10 @@ class RequestPlan:
         return self.account in USABLE and not self.reasons
 
     @property
-    def links(self) -> tuple[tuple[int, int], ...]:
-        """(position, pupil id) of each child linked (or, in a dry run, to be linked)."""
+    def links(self) -> tuple[ChildLink, ...]:
         if self.account not in USABLE:
             return ()
-        return tuple((c.position, c.pupil_id) for c in self.children if c.pupil_id is not None)
+        return tuple(ChildLink(c.position, c.pupil_id) for c in self.children if c.pupil_id is not None)
 
     @property
     def reason_key(self) -> str:
@@ -62,18 +106,14 @@ class RequestPlan:
 
 def _account_state(
     request: Request, account: Account | None, will_create: Collection[str], will_revive: Collection[int]
-) -> tuple[str, Reason | None]:
+) -> str:
     if request.reasons:
-        return NOT_CHECKED, None
+        return NOT_CHECKED
     if account is None:
-        if request.email in will_create:
-            return CREATED_BY_SYNC, None
-        return MISSING, Reason("account_missing")
+        return CREATED_BY_SYNC if request.email in will_create else MISSING
     if account.suspended:
-        if account.id in will_revive:
-            return REVIVED_BY_SYNC, None
-        return SUSPENDED, Reason("account_suspended")
-    return READY, None
+        return REVIVED_BY_SYNC if account.id in will_revive else SUSPENDED
+    return READY
 
 
 def plan_request(
@@ -87,18 +127,18 @@ def plan_request(
     incomplete child is, so that staff learn every problem at once, but nothing of it is linked
     until the request is whole. will_create / will_revive: usernames and account ids Moodle's
     user sync is predicted to create or revive (a dry run, which does not run it)."""
-    state, account_reason = _account_state(request, account, will_create, will_revive)
+    state = _account_state(request, account, will_create, will_revive)
     reasons = list(request.reasons)
-    if account_reason:
-        reasons.append(account_reason)
+    if state in _ACCOUNT_REASONS:
+        reasons.append(Reason(_ACCOUNT_REASONS[state]))
     children: list[ChildPlan] = []
-    if not any(r.code in PARENT_UNUSABLE for r in request.reasons):
+    if not parent_unusable(request):
         own = account.id if account is not None else None
         for child in request.children:
-            pupil_id, reason = index.match(child, parent_id=own)
-            children.append(ChildPlan(child.position, pupil_id, reason))
-            if reason:
-                reasons.append(reason)
+            match = index.match(child, parent_id=own)
+            children.append(ChildPlan(child.position, match.pupil_id, match.reason))
+            if match.reason:
+                reasons.append(match.reason)
     return RequestPlan(
         request_id=request.id,
         account=state,
@@ -122,21 +162,21 @@ def plan_requests(
 
 def children_to_link(plans: Iterable[RequestPlan]) -> set[int]:
     """The pupils whose user contexts the links need."""
-    return {pupil for p in plans if p.parent_id is not None for _, pupil in p.links}
+    return {link.pupil for p in plans if p.parent_id is not None for link in p.links}
 
 
 def wanted_assignments(
     plans: Iterable[RequestPlan], contexts: Mapping[int, int | None], static_context_ids: Iterable[int]
-) -> set[tuple[int | None, int]]:
-    """(context id, parent user id) for each Parent-role assignment the plans need: each linked
-    child's user context (None: a context still to be made, in a dry run) and each static context."""
+) -> set[WantedAssignment]:
+    """Each Parent-role assignment the plans need, once: each linked child's user context
+    (contexts: pupil id -> its user context) and each static context, for each usable parent."""
     statics = tuple(static_context_ids)
-    wanted: set[tuple[int | None, int]] = set()
+    wanted: set[WantedAssignment] = set()
     for p in plans:
         if p.parent_id is None:
             continue
-        wanted.update((contexts[pupil], p.parent_id) for _, pupil in p.links)
-        wanted.update((ctx, p.parent_id) for ctx in statics)
+        wanted.update(WantedAssignment(contexts[link.pupil], p.parent_id) for link in p.links)
+        wanted.update(WantedAssignment(ctx, p.parent_id) for ctx in statics)
     return wanted
 
 
@@ -145,7 +185,7 @@ def new_links_for_new_accounts(plans: Iterable[RequestPlan], static_contexts: in
     parents: dict[str, set[int]] = {}
     for p in plans:
         if p.account == CREATED_BY_SYNC:
-            parents.setdefault(p.username, set()).update(pupil for _, pupil in p.links)
+            parents.setdefault(p.username, set()).update(link.pupil for link in p.links)
     return sum(len(kids) + static_contexts for kids in parents.values())
 
 
@@ -170,6 +210,6 @@ def ledger_links(
     for p in plans:
         if p.parent_id is None:
             continue
-        links.update(Link(p.request_id, p.parent_id, pupil, contexts[pupil]) for _, pupil in p.links)
+        links.update(Link(p.request_id, p.parent_id, link.pupil, contexts[link.pupil]) for link in p.links)
         links.update(Link(p.request_id, p.parent_id, None, ctx) for ctx in statics)
     return sorted(links, key=lambda x: (x.request_id, x.context))

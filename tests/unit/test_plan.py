@@ -159,3 +159,50 @@ def test_the_ledger_holds_each_link_per_request_with_its_child_or_none_for_a_sta
         (2, 500, None, 5),
         (2, 500, 101, 1001),  # the child named twice: one link, justified by this request
     ]  # no link for the parent without an account: nothing was linked
+
+
+def rows(*emails):
+    return [{"id": i, "parent_email": e, "child_fname": "Amy", "child_sname": "Lee", "child_tg": "7RB"}
+            for i, e in enumerate(emails, 1)]  # fmt: skip
+
+
+def validated(*emails, auth=(EMAIL,), accounts=None):
+    return plan.validate(rows(*emails), set(auth), accounts or {}, "name_and_tutor_group", False)
+
+
+def test_an_email_no_auth_row_holds_is_kept_back_and_its_children_not_matched():
+    [r] = validated("b@example.org")
+    assert [x.code for x in r.reasons] == ["no_auth_row"]
+    assert plan.plan_request(r, None, index()).children == ()
+
+
+def test_an_email_that_is_no_username_is_not_also_told_it_has_no_auth_row():
+    [r] = validated("not an email")
+    assert [x.code for x in r.reasons] == ["invalid_email"]
+
+
+def test_an_account_moodle_authenticates_another_way_is_never_linked():
+    [r] = validated(EMAIL, accounts={EMAIL: Account(500, EMAIL, "manual", False)})
+    assert r.reasons == [Reason("account_other_auth", auth="manual")]
+    p = plan.plan_request(r, Account(500, EMAIL, "manual", False), index())
+    assert p.links == () and not p.provisioned and p.parent_id is None
+
+
+def test_a_request_with_an_auth_row_and_a_db_account_has_no_problem():
+    assert validated(EMAIL, accounts={EMAIL: account()})[0].reasons == []
+
+
+def test_no_link_is_wanted_twice_when_two_requests_of_one_parent_name_the_same_child():
+    plans = plan.plan_requests([request(("Amy", "Lee", "7RB"), rid=1), request(("Amy", "Lee", "7RB"), rid=2)],
+                               {EMAIL: account()}, index())  # fmt: skip
+    assert plan.wanted_assignments(plans, {101: 9001}, (1,)) == {(9001, 500), (1, 500)}
+
+
+def test_a_dry_run_wants_the_user_context_it_would_make():
+    plans = plan.plan_requests([request(("Amy", "Lee", "7RB"))], {EMAIL: account()}, index())
+    assert plan.wanted_assignments(plans, {101: None}, ()) == {plan.WantedAssignment(None, 500)}
+
+
+def test_a_parent_kept_back_by_their_account_is_given_no_link():
+    plans = plan.plan_requests([request(("Amy", "Lee", "7RB"))], {EMAIL: account(suspended=True)}, index())
+    assert plan.children_to_link(plans) == set() and plan.wanted_assignments(plans, {}, (1,)) == set()
