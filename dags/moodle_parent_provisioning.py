@@ -122,13 +122,12 @@ with CycleDAG(
     @task(multiple_outputs=False)
     def check() -> dict:
         """Fail early, with what to fix, before anything is written; then take the cycle lock."""
-        from include.parent_provisioning import cycle, wordpress
+        from include.parent_provisioning import own_tables
 
         with cycle_task(hold_lock=False) as t:
-            site = cycle.check(t.wp, t.mdl, t.settings, t.dry_run)
+            site = t.check_then_take_lock()
             if not t.dry_run:
-                t.hold_lock(first=True)
-                wordpress.start_cycle(t.wp, t.settings, t.run_id, t.triggered_by, t.run_type, t.request_ids)
+                own_tables.start_cycle(t.wp, t.settings, t.run_id, t.triggered_by, t.run_type, t.request_ids)
             return site
 
     @task(multiple_outputs=False)

@@ -60,24 +60,16 @@ def moodle_parent_provisioning_adopt_links():
     @task(multiple_outputs=False)
     def adopt_links() -> dict:
         """The plugin's links a provisioned request justifies recorded as adopted; the rest listed."""
-        from include.parent_provisioning import cycle
+        from include.parent_provisioning import cycle, summary
 
         with cycle_task(hold_lock=False) as t:
-            site = cycle.check(t.wp, t.mdl, t.settings, t.dry_run)
-            if not t.dry_run:
-                t.hold_lock(first=True)
+            site = t.check_then_take_lock()
             try:
                 result = cycle.adopt_links(t.wp, t.mdl, t.settings, site, t.run_id, t.dry_run)
             finally:
                 if not t.dry_run:
                     t.release_lock()
-        verb = "would adopt" if t.dry_run else "adopted"
-        print(
-            f"{verb} {result['adopted']} link(s) of the {result['assignments_not_in_ledger']} Parent-role assignments "
-            f"the ledger did not hold; {result['unjustified']} no provisioned request justifies (role assignment ids: "
-            + ", ".join(str(a["ra_id"]) for a in result["unjustified_assignments"])
-            + ")"
-        )
+        print(summary.adoption_line(result, t.dry_run))
         return result
 
     adopt_links()

@@ -281,6 +281,17 @@ class CycleTask:
                 raise
             raise AirflowFailException(f"{exc}. This run lost the lock and stops; clear it to run again.") from exc
 
+    def check_then_take_lock(self) -> dict:
+        """A first task's start: the site checked (settings, both databases, Moodle's roles and
+        contexts) before anything is written, then the cycle lock taken, waiting for a busy one by
+        retrying (not in a dry run). Returns the checked site for the tasks after."""
+        from include.parent_provisioning import cycle
+
+        site = cycle.check(self.wp, self.mdl, self.settings, self.dry_run)
+        if not self.dry_run:
+            self.hold_lock(first=True)
+        return site
+
     def release_lock(self) -> None:
         from include.parent_provisioning import cycle_lock
 

@@ -17,10 +17,21 @@ from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import datetime
 
-from include.parent_provisioning import adopt, moodle_db, parent_emails, plan, sql, unlink, user_sync, wordpress
+from include.parent_provisioning import (
+    adopt,
+    moodle_db,
+    own_tables,
+    parent_emails,
+    plan,
+    sql,
+    unlink,
+    user_sync,
+    wordpress,
+)
 from include.parent_provisioning.matching import PupilIndex
 from include.parent_provisioning.moodle_db import Site
 from include.parent_provisioning.outcomes import (
+    Outcome,
     Take,
     asked_but_not_approved,
     awaiting_email,
@@ -32,7 +43,6 @@ from include.parent_provisioning.outcomes import (
 )
 from include.parent_provisioning.requests import EMAIL_PATTERN, Request, from_row, normalise_email
 from include.parent_provisioning.settings import Settings
-from include.parent_provisioning.wordpress import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +61,7 @@ class CheckError(RuntimeError):
 
 def check(wp, mdl, s: Settings, dry_run: bool) -> dict:
     """Settings, both databases, the WordPress tables, the role, the static contexts."""
-    missing = wordpress.missing_tables(wp, s)
+    missing = own_tables.missing_tables(wp, s)
     plugin_tables = [t for t in missing if t in (s.requests_table, s.auth_table)]
     if plugin_tables:
         raise CheckError(
@@ -69,11 +79,11 @@ def check(wp, mdl, s: Settings, dry_run: bool) -> dict:
 
 def _make_own_tables(wp, mdl, s: Settings, missing: list[str]) -> None:
     if missing:
-        wordpress.create_own_tables(wp, s)
+        own_tables.create_own_tables(wp, s)
     try:
         if moodle_db.ensure_links_table(mdl, s):
             log.info("created the ledger of links in Moodle's database")
-        for column in wordpress.upgrade_own_tables(wp, s):
+        for column in own_tables.upgrade_own_tables(wp, s):
             log.info("added column %s (a deployment made by an earlier version)", column)
     except Exception as exc:
         # CREATE / ALTER denied: the grants of an earlier version
@@ -104,13 +114,13 @@ def collect(wp, mdl, s: Settings, site: dict, run_id: str, request_ids: Sequence
     needed_earlier = (
         set()
         if dry_run
-        else {int(o["request_id"]) for o in wordpress.run_outcomes(wp, s, run_id) if o["needs_account"]}
+        else {int(o["request_id"]) for o in own_tables.run_outcomes(wp, s, run_id) if o["needs_account"]}
     )
     collected = [
         collect_outcome(r, accounts.get(r.email), needed_earlier) for r in validate(batch.rows, auth, s, st, accounts)
     ]
     if not dry_run:
-        wordpress.write_outcomes(wp, s, run_id, collected)
+        own_tables.write_outcomes(wp, s, run_id, collected)
     result = {
         "collected": len(collected),
         "invalid": sum(1 for o in collected if o.reasons),
@@ -151,7 +161,7 @@ def link(wp, mdl, s: Settings, site: dict, run_id: str, request_ids: Sequence[in
     ]
     decided += [changed_during_cycle(rid, run_id, now) for rid in take.changed]
     if not dry_run:
-        wordpress.write_outcomes(wp, s, run_id, decided)
+        own_tables.write_outcomes(wp, s, run_id, decided)
     result = _link_result(plans, decided, added, recorded)
     if dry_run:
         result.update(_dry_run_plan(mdl, s, plans, statics, result["role_assignments_added"]))
@@ -161,9 +171,9 @@ def link(wp, mdl, s: Settings, site: dict, run_id: str, request_ids: Sequence[in
 
 def _real_run_take(wp, s: Settings, run_id: str) -> Take:
     """The requests `collect` took that are still approved, as they are now, and their earlier cycles."""
-    collected = wordpress.run_outcomes(wp, s, run_id)
+    collected = own_tables.run_outcomes(wp, s, run_id)
     take = real_run_take(collected, wordpress.requests_by_id(wp, s, [o["request_id"] for o in collected]))
-    return replace(take, past=wordpress.history(wp, s, run_id, [int(r["id"]) for r in take.rows]))
+    return replace(take, past=own_tables.history(wp, s, run_id, [int(r["id"]) for r in take.rows]))
 
 
 def _dry_run_take(wp, mdl, s: Settings, site: dict, request_ids: Sequence[int]) -> Take:
@@ -250,7 +260,7 @@ def _replans(wp, s: Settings, run_id: str, digests: dict[int, str]) -> dict[int,
     """What this run's link_children planned, from its outcomes, for the requests still as it read them."""
     outcomes = [
         {**o, "linked_children": json.loads(o["linked_children"] or "[]")}
-        for o in wordpress.run_outcomes(wp, s, run_id)
+        for o in own_tables.run_outcomes(wp, s, run_id)
     ]
     return unlink.replans_from_outcomes(outcomes, digests)
 
@@ -401,8 +411,8 @@ def email_parents(wp, s: Settings, run_id: str, templates: dict, send) -> dict:
     result = {"sent": 0, "provisioned": 0, "kept_back": 0, "refused": 0, "no_usable_address": 0}
     if not chosen:
         return result
-    awaiting = awaiting_email(wordpress.run_outcomes(wp, s, run_id))
-    past = wordpress.history(wp, s, run_id, [int(o["request_id"]) for o in awaiting])
+    awaiting = awaiting_email(own_tables.run_outcomes(wp, s, run_id))
+    past = own_tables.history(wp, s, run_id, [int(o["request_id"]) for o in awaiting])
     due = emails_due(awaiting, past, chosen)
     rows = {int(r["id"]): r for r in wordpress.requests_by_id(wp, s, [d.request_id for d in due])}
     wp.rollback()  # no snapshot held while the mail server answers
@@ -447,7 +457,7 @@ def mark(wp, s: Settings, run_id: str) -> int:
 def summarise(wp, s: Settings, run_id: str, collected: dict, extra: dict) -> dict:
     """Counts per outcome and the failed requests' ids grouped by their reason codes: no names.
     Grouped, because a September queue fails by the hundred for the same few reasons."""
-    outcomes = wordpress.run_outcomes(wp, s, run_id)
+    outcomes = own_tables.run_outcomes(wp, s, run_id)
     failed: dict[str, list[int]] = {}
     for o in outcomes:
         if o["outcome"] not in ("provisioned", "collected"):
@@ -469,5 +479,5 @@ def summarise(wp, s: Settings, run_id: str, collected: dict, extra: dict) -> dic
         "links_removed": int((extra.get("unlinks") or {}).get("unlinked", 0)),
         **extra,
     }
-    wordpress.finish_cycle(wp, s, run_id, summary)
+    own_tables.finish_cycle(wp, s, run_id, summary)
     return summary

@@ -14,7 +14,38 @@ from include.parent_provisioning.moodle_db import Account
 from include.parent_provisioning.plan import RequestPlan
 from include.parent_provisioning.reasons import Reason
 from include.parent_provisioning.requests import Request
-from include.parent_provisioning.wordpress import Outcome, attempt_and_attention
+
+ATTENTION_AFTER = 3  # cycles failing the same way
+
+
+@dataclass
+class Outcome:
+    request_id: int
+    outcome: str  # collected | provisioned | not_provisioned
+    needs_account: bool = False
+    reasons: tuple[Reason, ...] = ()
+    parent_userid: int | None = None
+    linked_children: tuple[tuple[int, int], ...] = ()  # (position on the form, pupil user id)
+    attempt: int = 1
+    needs_attention: bool = False
+    comment_line: str = ""
+    fingerprint: str = ""  # of the request as the cycle read it (requests.fingerprint_sql)
+
+    @property
+    def reason_key(self) -> str:
+        return ",".join(sorted({r.code for r in self.reasons}))[:255]
+
+
+def attempt_and_attention(past: list[tuple[str, str]], reason_key: str) -> tuple[int, bool]:
+    """This is attempt N; flag the request once it has failed the same way ATTENTION_AFTER times."""
+    failures = [key for outcome, key in past if outcome != "provisioned"]
+    streak = 1
+    for key in reversed(failures):
+        if key != reason_key:
+            break
+        streak += 1
+    return len(failures) + 1, streak >= ATTENTION_AFTER
+
 
 # What a parent can put right (the "kept_back" email asks them to): what they wrote about a child.
 PARENT_FIXABLE = frozenset({"child_not_found", "child_ambiguous", "child_incomplete", "no_first_child"})

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from include.parent_provisioning import sql
-from include.parent_provisioning.reasons import Reason
+from include.parent_provisioning.outcomes import Outcome
 from include.parent_provisioning.settings import Settings
 
-ATTENTION_AFTER = 3  # cycles failing the same way
 TABLE_OPTIONS = "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"
 CYCLES_COLUMNS = """
   `run_id` varchar(250) NOT NULL,
@@ -171,24 +169,6 @@ def recent_cycles(conn, s: Settings, limit: int = 10) -> list[dict]:
 # Outcomes -----------------------------------------------------------------------------
 
 
-@dataclass
-class Outcome:
-    request_id: int
-    outcome: str  # collected | provisioned | not_provisioned
-    needs_account: bool = False
-    reasons: tuple[Reason, ...] = ()
-    parent_userid: int | None = None
-    linked_children: tuple[tuple[int, int], ...] = ()  # (position on the form, pupil user id)
-    attempt: int = 1
-    needs_attention: bool = False
-    comment_line: str = ""
-    fingerprint: str = ""  # of the request as the cycle read it (requests.fingerprint_sql)
-
-    @property
-    def reason_key(self) -> str:
-        return ",".join(sorted({r.code for r in self.reasons}))[:255]
-
-
 def _outcome_row(run_id: str, o: Outcome, now: datetime) -> tuple:
     return (
         run_id,
@@ -285,14 +265,3 @@ def history(conn, s: Settings, run_id: str, request_ids: Sequence[int]) -> dict[
             ):
                 past.setdefault(int(rid), []).append((outcome, key))
     return past
-
-
-def attempt_and_attention(past: list[tuple[str, str]], reason_key: str) -> tuple[int, bool]:
-    """This is attempt N; flag the request once it has failed the same way ATTENTION_AFTER times."""
-    failures = [key for outcome, key in past if outcome != "provisioned"]
-    streak = 1
-    for key in reversed(failures):
-        if key != reason_key:
-            break
-        streak += 1
-    return len(failures) + 1, streak >= ATTENTION_AFTER

@@ -158,59 +158,71 @@ def parse(raw: Any) -> Settings:
         raise _fail(unknown[0], f"unknown setting (known: {', '.join(sorted(known))})")
     if "moodle_dir" not in raw:
         raise _fail("moodle_dir", "required: Moodle's code root on the SSH host, e.g. /var/www/moodle")
-    values: dict[str, Any] = {}
-    path_hint = "must be an absolute path of letters, digits and . _ / -"
-    values["moodle_dir"] = _str("moodle_dir", raw["moodle_dir"], _PATH, path_hint).rstrip("/") or "/"
-    if "php_path" in raw:
-        values["php_path"] = _str("php_path", raw["php_path"], _PATH, path_hint)
-    if raw.get("sudo_user") not in (None, ""):
-        values["sudo_user"] = _str("sudo_user", raw["sudo_user"], _UNIX_USER, "must be a Unix user name")
-    for key in ("wp_table_prefix", "moodle_table_prefix"):
-        if key in raw:
-            values[key] = _str(key, raw[key], _PREFIX, "must be letters, digits and underscores only")
-    if "parent_role" in raw:
-        role = raw["parent_role"]
-        if isinstance(role, int) and not isinstance(role, bool):
-            values["parent_role"] = _int("parent_role", role, 1)
-        else:
-            values["parent_role"] = _str("parent_role", role, _SHORTNAME, "must be a role id or shortname")
-    if "static_context_ids" in raw:
-        ids = raw["static_context_ids"]
-        if not isinstance(ids, list):
-            raise _fail("static_context_ids", f"must be a list of context ids, got {ids!r}")
-        values["static_context_ids"] = tuple(dict.fromkeys(_int("static_context_ids", i, 1) for i in ids))
-    if "modifier_user_id" in raw:
-        values["modifier_user_id"] = _int("modifier_user_id", raw["modifier_user_id"], 1)
-    if "match_by" in raw:
-        if raw["match_by"] not in MATCH_BY:
-            raise _fail("match_by", f"must be one of {', '.join(MATCH_BY)}, got {raw['match_by']!r}")
-        values["match_by"] = raw["match_by"]
-    if "pupil_filter" in raw:
-        values["pupil_filter"] = _pupil_filter(raw["pupil_filter"])
-    if "max_requests_per_cycle" in raw:
-        values["max_requests_per_cycle"] = _int("max_requests_per_cycle", raw["max_requests_per_cycle"], 1)
-    if "moodle_task_timeout_s" in raw:
-        values["moodle_task_timeout_s"] = _int("moodle_task_timeout_s", raw["moodle_task_timeout_s"], 10)
-    if "max_suspensions_per_cycle" in raw:
-        values["max_suspensions_per_cycle"] = _int("max_suspensions_per_cycle", raw["max_suspensions_per_cycle"])
-    if "max_suspension_fraction" in raw:
-        values["max_suspension_fraction"] = _fraction("max_suspension_fraction", raw["max_suspension_fraction"])
-    if "max_unlinks_per_cycle" in raw:
-        values["max_unlinks_per_cycle"] = _int("max_unlinks_per_cycle", raw["max_unlinks_per_cycle"])
-    if "unlink_leavers" in raw:
-        if not isinstance(raw["unlink_leavers"], bool):
-            raise _fail("unlink_leavers", f"must be true or false, got {raw['unlink_leavers']!r}")
-        values["unlink_leavers"] = raw["unlink_leavers"]
-    if "notify_emails" in raw:
-        values["notify_emails"] = parse_emails(raw["notify_emails"])
-    if "moodle_url" in raw:
-        url = raw["moodle_url"]
-        if not isinstance(url, str) or not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", url.strip()):
-            raise _fail("moodle_url", f"must be Moodle's address, such as https://moodle.school.example, got {url!r}")
-        values["moodle_url"] = url.strip().rstrip("/")
-    if "pending_warn_days" in raw:
-        values["pending_warn_days"] = _int("pending_warn_days", raw["pending_warn_days"], 1)
-    return Settings(**values)
+    values = {key: check(key, raw[key]) for key, check in _CHECKS.items() if key in raw}
+    return Settings(**{key: value for key, value in values.items() if value is not None})
+
+
+_PATH_HINT = "must be an absolute path of letters, digits and . _ / -"
+
+
+def _parent_role(key: str, role: Any) -> int | str:
+    if isinstance(role, int) and not isinstance(role, bool):
+        return _int(key, role, 1)
+    return _str(key, role, _SHORTNAME, "must be a role id or shortname")
+
+
+def _context_ids(key: str, ids: Any) -> tuple[int, ...]:
+    if not isinstance(ids, list):
+        raise _fail(key, f"must be a list of context ids, got {ids!r}")
+    return tuple(dict.fromkeys(_int(key, i, 1) for i in ids))
+
+
+def _match_by(key: str, value: Any) -> str:
+    if value not in MATCH_BY:
+        raise _fail(key, f"must be one of {', '.join(MATCH_BY)}, got {value!r}")
+    return value
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(key, f"must be true or false, got {value!r}")
+    return value
+
+
+def _url(key: str, url: Any) -> str:
+    if not isinstance(url, str) or not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", url.strip()):
+        raise _fail(key, f"must be Moodle's address, such as https://moodle.school.example, got {url!r}")
+    return url.strip().rstrip("/")
+
+
+def _at_least(minimum: int):
+    return lambda key, value: _int(key, value, minimum)
+
+
+# Each setting's check, in the order a wrong Variable's first error is reported. None: the default.
+_CHECKS = {
+    "moodle_dir": lambda key, value: _str(key, value, _PATH, _PATH_HINT).rstrip("/") or "/",
+    "php_path": lambda key, value: _str(key, value, _PATH, _PATH_HINT),
+    "sudo_user": lambda key, value: (
+        None if value in (None, "") else _str(key, value, _UNIX_USER, "must be a Unix user name")
+    ),
+    "wp_table_prefix": lambda key, value: _str(key, value, _PREFIX, "must be letters, digits and underscores only"),
+    "moodle_table_prefix": lambda key, value: _str(key, value, _PREFIX, "must be letters, digits and underscores only"),
+    "parent_role": _parent_role,
+    "static_context_ids": _context_ids,
+    "modifier_user_id": _at_least(1),
+    "match_by": _match_by,
+    "pupil_filter": lambda key, value: _pupil_filter(value),
+    "max_requests_per_cycle": _at_least(1),
+    "moodle_task_timeout_s": _at_least(10),
+    "max_suspensions_per_cycle": _at_least(0),
+    "max_suspension_fraction": _fraction,
+    "max_unlinks_per_cycle": _at_least(0),
+    "unlink_leavers": _bool,
+    "notify_emails": lambda key, value: parse_emails(value),
+    "moodle_url": _url,
+    "pending_warn_days": _at_least(1),
+}
 
 
 def parse_emails(value: Any) -> tuple[str, ...]:

@@ -111,3 +111,14 @@ def task_results(
         **overrides,
         "triggered_by": triggered_by,
     }
+
+
+def adoption_line(result: dict, dry_run: bool) -> str:
+    """The adoption DAG's log: what it adopted (or would), and the role assignments left for staff."""
+    verb = "would adopt" if dry_run else "adopted"
+    return (
+        f"{verb} {result['adopted']} link(s) of the {result['assignments_not_in_ledger']} Parent-role assignments "
+        f"the ledger did not hold; {result['unjustified']} no provisioned request justifies (role assignment ids: "
+        + ", ".join(str(a["ra_id"]) for a in result["unjustified_assignments"])
+        + ")"
+    )

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
-from include.parent_provisioning import moodle_db, sql, wordpress
+from include.parent_provisioning import moodle_db, own_tables, sql, wordpress
 from include.parent_provisioning.moodle_db import Account, AuthDbConfig
 from include.parent_provisioning.names import ALLOW_MASS_SUSPENSION
 from include.parent_provisioning.settings import Settings
@@ -270,7 +270,7 @@ def guarded_sync(
         return {**result, "skipped": "nothing to do: no account to create, suspend or revive", "warnings": warnings}
     if refusal:
         _refuse_unless_allowed(wp, s, run_id, result, refusal, allowed, triggered_by)
-    wordpress.record_cycle(wp, s, run_id, {"run_id": run_id, "sync": result})  # on record if the sync fails
+    own_tables.record_cycle(wp, s, run_id, {"run_id": run_id, "sync": result})  # on record if the sync fails
     result.update(run_sync())
     mdl.rollback()  # end the read snapshot: the next read must see what Moodle did
     done = what_moodle_did(before, moodle_db.parent_accounts(mdl, s, moodle_db.Site.from_dict(site)))
@@ -298,7 +298,7 @@ def _refuse_unless_allowed(
 ) -> None:
     """Refuse (on record, nothing run), or note in `result` who allowed the sync past the limits."""
     if not allowed:
-        wordpress.record_cycle(wp, s, run_id, {"run_id": run_id, "sync": {**result, "refused": refusal}}, "refused")
+        own_tables.record_cycle(wp, s, run_id, {"run_id": run_id, "sync": {**result, "refused": refusal}}, "refused")
         raise Refused(refusal)
     log.warning("%s=true given by %r: the sync runs anyway", ALLOW_MASS_SUSPENSION, triggered_by)
     result.update({ALLOW_MASS_SUSPENSION: True, "triggered_by": triggered_by})

@@ -3,8 +3,7 @@ Moodle's external database authentication reads: an auth row lets a parent log i
 
 The plugin's tables are used as they are. What the cycle reads and marks, and the statements
 behind staff's actions and screens (management.py decides when each may run), are all here.
-The project's own tables beside them are own_tables.py's; their functions the cycle calls are
-importable from here too.
+The project's own tables beside them are own_tables.py's.
 """
 
 from __future__ import annotations
@@ -17,19 +16,6 @@ from datetime import datetime
 from typing import TypeVar
 
 from include.parent_provisioning import own_tables, sql
-from include.parent_provisioning.own_tables import (  # noqa: F401 (the cycle's calls, as they were)
-    Outcome,
-    attempt_and_attention,
-    create_own_tables,
-    finish_cycle,
-    history,
-    missing_tables,
-    record_cycle,
-    run_outcomes,
-    start_cycle,
-    upgrade_own_tables,
-    write_outcomes,
-)
 from include.parent_provisioning.reasons import Reason
 from include.parent_provisioning.requests import REQUEST_COLUMNS, UPLOADED, fingerprint_sql
 from include.parent_provisioning.settings import Settings

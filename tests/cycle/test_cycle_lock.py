@@ -154,7 +154,7 @@ def test_two_cycles_starting_at_once_run_one_after_the_other(school, fresh, run_
 
 def _lock_conn(fresh, time_zone: str):
     """A WordPress connection whose session runs in another time zone (as a second Airflow's may)."""
-    from include.parent_provisioning import wordpress
+    from include.parent_provisioning import own_tables
     from include.parent_provisioning.settings import parse
     from testbed import mariadb
     from tests.cycle.school import settings_for
@@ -163,7 +163,7 @@ def _lock_conn(fresh, time_zone: str):
     with mariadb.cursor(conn) as cur:
         cur.execute("SET time_zone = %s", (time_zone,))
     s = parse(settings_for(fresh))
-    wordpress.create_own_tables(conn, s)
+    own_tables.create_own_tables(conn, s)
     return conn, s
 
 

@@ -11,7 +11,7 @@ from urllib.parse import unquote_plus
 import pytest
 
 from include.parent_provisioning import management as m
-from include.parent_provisioning import names, wordpress
+from include.parent_provisioning import names, own_tables
 from include.parent_provisioning.settings import parse
 from testbed import mariadb
 from tests.cycle.school import School, settings_for, use_settings
@@ -201,7 +201,7 @@ def test_the_api_asks_before_taking_a_provisioned_parents_access_away(client, sc
 def test_the_overview_shows_how_many_accounts_each_cycle_ended(client, fresh, school):
     wp = mariadb.admin_connect(fresh.cfg.wp_db)
     try:
-        wordpress.create_own_tables(wp, parse(settings_for(fresh)))
+        own_tables.create_own_tables(wp, parse(settings_for(fresh)))
     finally:
         wp.close()
     for run_id, started, summary in (

@@ -6,8 +6,8 @@ from __future__ import annotations
 from include.parent_provisioning import outcomes, plan
 from include.parent_provisioning.matching import Pupil, PupilIndex
 from include.parent_provisioning.moodle_db import Account
+from include.parent_provisioning.outcomes import ATTENTION_AFTER
 from include.parent_provisioning.requests import from_row
-from include.parent_provisioning.wordpress import ATTENTION_AFTER
 
 EMAIL = "ann.lee@example.org"
 NOW, RUN = "2026-09-07 06:00:00", "manual__1"
