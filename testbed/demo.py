@@ -20,9 +20,9 @@ from testbed.stack import TestBed
 DAG_ID = names.DAG_ID
 SHORT_TYPE = {
     demo_data.NEW_ACCOUNT: "new account",
-    demo_data.LOGIN_ISSUE: "cannot log in",
-    demo_data.MISSING_CHILDREN: "child not linked",
-    demo_data.BULK_UPLOAD: "bulk upload",
+    demo_data.CANNOT_LOG_IN: "cannot log in",
+    demo_data.CHILDREN_NOT_LINKED: "child not linked",
+    demo_data.UPLOADED: "bulk upload",
 }
 
 

@@ -48,15 +48,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from include.parent_provisioning.requests import CANNOT_LOG_IN, CHILDREN_NOT_LINKED, NEW_ACCOUNT, STATUSES, UPLOADED
 from testbed import mariadb
 from testbed.config import TestBedConfig
 
-NEW_ACCOUNT = "I do not currently have a Moodle Account."
-LOGIN_ISSUE = "I have a Moodle account, but cannot log in."
-MISSING_CHILDREN = "One or more of my children is not linked correctly to my account (please provide details below)."
-BULK_UPLOAD = "Uploaded in a batch via 'Upload Users'"
-REQUEST_TYPES = (NEW_ACCOUNT, LOGIN_ISSUE, MISSING_CHILDREN, BULK_UPLOAD)
-STATUSES = ("pending", "approved", "provisioned", "rejected", "duplicate", "bogus", "unknown")
+# What the demo school has: each request type the plugin's form and its upload write, each status but
+# the plugin's transient "deleting".
+DEMO_REQUEST_TYPES = (NEW_ACCOUNT, CANNOT_LOG_IN, CHILDREN_NOT_LINKED, UPLOADED)
+DEMO_STATUSES = tuple(s for s in STATUSES if s != "deleting")
 AUTH_DESCRIPTION = mariadb.AUTH_DESCRIPTION
 
 LINKED, AMBIGUOUS, UNMATCHED, NAMESAKE = "linked", "ambiguous", "unmatched", "namesake"
@@ -716,7 +715,7 @@ class _Builder:
         sept_end = datetime(2026, 9, 30, 18, 0)
         for parent in self.parents:
             kids = self.children_of[id(parent)]
-            rtype = rng.choices((NEW_ACCOUNT, LOGIN_ISSUE, BULK_UPLOAD), (85, 5, 10))[0]
+            rtype = rng.choices((NEW_ACCOUNT, CANNOT_LOG_IN, UPLOADED), (85, 5, 10))[0]
             self.new_request(
                 "provisioned",
                 rtype,
@@ -737,7 +736,7 @@ class _Builder:
                 kids, cases, intended = [new_kid, linked[0]], ["ok", "already_linked"], [new_kid, linked[0]]
             r = self.new_request(
                 "approved",
-                MISSING_CHILDREN,
+                CHILDREN_NOT_LINKED,
                 [(p.firstname, p.lastname, p.department) for p in kids],
                 cases,
                 intended,
@@ -748,8 +747,8 @@ class _Builder:
             r["parent_comment"] = f"Please also link {new_kid.firstname} ({new_kid.department}) to my account."
         for _ in range(n_incomplete):
             self.new_request("approved", NEW_ACCOUNT, *self.ok_kids(self.n_children()), auth=False)
-        plain_types = [LOGIN_ISSUE, BULK_UPLOAD] + rng.choices(
-            (NEW_ACCOUNT, LOGIN_ISSUE, BULK_UPLOAD), (80, 10, 10), k=n_plain - 2
+        plain_types = [CANNOT_LOG_IN, UPLOADED] + rng.choices(
+            (NEW_ACCOUNT, CANNOT_LOG_IN, UPLOADED), (80, 10, 10), k=n_plain - 2
         )
         for case in special_cases:
             for n in range(n_case):
@@ -757,7 +756,7 @@ class _Builder:
                 k = max(len(kids), self.n_children())
                 others, ocases, ointended = self.ok_kids(k - len(kids)) if k > len(kids) else ([], [], [])
                 pos = rng.randrange(len(others) + 1)
-                rtype = rng.choices((NEW_ACCOUNT, LOGIN_ISSUE), (9, 1))[0]
+                rtype = rng.choices((NEW_ACCOUNT, CANNOT_LOG_IN), (9, 1))[0]
                 self.new_request(
                     "approved",
                     rtype,
@@ -771,7 +770,7 @@ class _Builder:
 
         # The rest.
         for _ in range(n_pending):
-            rtype = rng.choices((NEW_ACCOUNT, LOGIN_ISSUE), (9, 1))[0]
+            rtype = rng.choices((NEW_ACCOUNT, CANNOT_LOG_IN), (9, 1))[0]
             self.new_request(
                 "pending",
                 rtype,
@@ -782,7 +781,7 @@ class _Builder:
             )
         for status in ("rejected", "unknown"):
             for _ in range(n_small[status]):
-                rtype = rng.choices((NEW_ACCOUNT, LOGIN_ISSUE), (9, 1))[0]
+                rtype = rng.choices((NEW_ACCOUNT, CANNOT_LOG_IN), (9, 1))[0]
                 r = self.new_request(status, rtype, *self.ok_kids(self.n_children()), auth=False)
                 r["staff_comment"] = rng.choice(
                     ("Not a parent of a pupil here.", "Could not verify this parent.")
@@ -817,7 +816,7 @@ class _Builder:
         approvable = [r for r in self.reqs if r["status"] == "approved" and r["parent"] is None]
         n_messy = _count(size, 0.02, 2)
         messy = rng.sample(approvable, min(n_messy - 1, len(approvable)))
-        messy += [r for r in self.reqs if r["request_type"] == MISSING_CHILDREN][:1]
+        messy += [r for r in self.reqs if r["request_type"] == CHILDREN_NOT_LINKED][:1]
         for r in messy:
             r["messy"] = True
             e = r["parent_email"]
@@ -836,8 +835,8 @@ class _Builder:
                 created = r["date_created"] = self.later(r["duplicate_of"]["date_approved"], 10)
             events: list[tuple[datetime, str]] = []
             approved = updated = None
-            if r["request_type"] == BULK_UPLOAD:
-                events.append((created, "Uploaded in a batch via 'Upload Users'."))
+            if r["request_type"] == UPLOADED:
+                events.append((created, f"{UPLOADED}."))
                 approved = created
                 events.append((approved, "Approved by staff."))
             else:
@@ -897,7 +896,7 @@ class _Builder:
                 remote_ip_addr=r["ip"],
                 provisioned_username=username if r["status"] == "provisioned" else None,
             )
-            if r["request_type"] == BULK_UPLOAD:
+            if r["request_type"] == UPLOADED:
                 req.remote_ip_addr = "192.0.2.10"
             requests.append(req)
             if r["auth"]:
@@ -1040,14 +1039,16 @@ def describe(school: School) -> dict[str, int | dict]:
         "parent_links": len(school.links),
         "user_contexts": sum(1 for u in school.users if u.contextid is not None),
         "requests": len(school.requests),
-        "requests_by_status": {s: by_status[s] for s in STATUSES},
-        "requests_by_type": {t: by_type[t] for t in REQUEST_TYPES},
+        "requests_by_status": {s: by_status[s] for s in DEMO_STATUSES},
+        "requests_by_type": {t: by_type[t] for t in DEMO_REQUEST_TYPES},
         "auth_rows": len(school.auth_rows),
         "approved": len(approved),
         "approved_with_auth_row": sum(e["auth_row"] for e in approved),
         "approved_without_auth_row": sum(not e["auth_row"] for e in approved),
-        "approved_incomplete": sum(1 for e in approved if not e["auth_row"] and e["request_type"] != MISSING_CHILDREN),
-        "approved_missing_children": sum(1 for e in approved if e["request_type"] == MISSING_CHILDREN),
+        "approved_incomplete": sum(
+            1 for e in approved if not e["auth_row"] and e["request_type"] != CHILDREN_NOT_LINKED
+        ),
+        "approved_missing_children": sum(1 for e in approved if e["request_type"] == CHILDREN_NOT_LINKED),
         "expected_new_accounts": sum(e["new_account"] for e in approved),
         "messy_emails": sum(e["messy_email"] for e in school.expectations.values()),
         "approved_children": {k: outcomes[k] for k in (LINKED, AMBIGUOUS, UNMATCHED)},

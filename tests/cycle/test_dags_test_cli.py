@@ -60,6 +60,7 @@ def test_airflow_3_3_2_still_fails_the_run_without_the_fix(school):
 import sys, traceback
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import DAG
+from include.parent_provisioning import names
 dag = DagBag(dag_folder="dags").get_dag(names.DAG_ID)
 try:
     DAG.test(dag)

@@ -526,7 +526,7 @@ KILLS = {
     },
     "SIGKILL between mark and report: requests marked": {"kill_after_task": "mark"},
     "SIGKILL in report: cycle finished, lock kept": {
-        "kill_after": "include.parent_provisioning.wordpress:finish_cycle"
+        "kill_after": "include.parent_provisioning.own_tables:finish_cycle"
     },
     "SIGKILL between report and notify: lock released, no email": {"kill_after_task": "report"},
 }

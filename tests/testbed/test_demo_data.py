@@ -94,8 +94,8 @@ def test_every_status_type_and_case_at_any_size(size):
     school = demo_data.generate(size, SEED)
     info = demo_data.describe(school)
     assert len(school.requests) == size
-    assert all(info["requests_by_status"][s] >= 1 for s in demo_data.STATUSES)
-    assert all(info["requests_by_type"][t] >= 1 for t in demo_data.REQUEST_TYPES)
+    assert all(info["requests_by_status"][s] >= 1 for s in demo_data.DEMO_STATUSES)
+    assert all(info["requests_by_type"][t] >= 1 for t in demo_data.DEMO_REQUEST_TYPES)
     cases = info["approved_cases"]
     assert set(demo_data.CASES) - {"bogus", "already_linked"} <= set(cases) <= set(demo_data.CASES)
     assert info["approved_incomplete"] >= 1 and info["messy_emails"] >= 2
@@ -138,7 +138,7 @@ def test_expectations_follow_the_cases():
                 assert outcome[0] == "linked" and school.user(outcome[1]).kind == "pupil"
             else:
                 assert outcome == (("ambiguous",) if case == "ambiguous_pair" else ("unmatched",))
-        if exp["request_type"] == demo_data.MISSING_CHILDREN:
+        if exp["request_type"] == demo_data.CHILDREN_NOT_LINKED:
             parent = school.user(exp["existing_parent_id"])
             assert parent.username == exp["username"] and not exp["auth_row"] and not exp["new_account"]
             linked = {c for p, c in school.links if p == parent.id}
@@ -152,8 +152,8 @@ def test_expectations_follow_the_cases():
 def test_every_status_and_request_type_is_in_the_database(school):
     by_status = dict(wp("SELECT status, COUNT(*) FROM {requests} GROUP BY status"))
     by_type = dict(wp("SELECT request_type, COUNT(*) FROM {requests} GROUP BY request_type"))
-    assert set(by_status) == set(demo_data.STATUSES)
-    assert set(by_type) == set(demo_data.REQUEST_TYPES)
+    assert set(by_status) == set(demo_data.DEMO_STATUSES)
+    assert set(by_type) == set(demo_data.DEMO_REQUEST_TYPES)
     absent = wp(
         "SELECT COUNT(*) FROM {requests} WHERE (child2_fname = '') <> (child2_sname = '')"
         " OR (child2_fname = '') <> (child2_tg = '') OR (child3_fname = '') <> (child3_tg = '')"
@@ -188,7 +188,7 @@ def test_auth_rows_are_exactly_what_approval_writes(school):
         assert a_user == a_email == email.strip().lower()
         assert (a_title, a_fname, a_sname) == (title, f"{title} {fname}", sname)
         assert a_desc == "Parent Moodle Account"
-        assert status in ("approved", "provisioned") and rtype != demo_data.MISSING_CHILDREN
+        assert status in ("approved", "provisioned") and rtype != demo_data.CHILDREN_NOT_LINKED
     usernames = [r[0] for r in joined]
     assert len(set(usernames)) == len(usernames)
     with_auth = {r[6] for r in joined}
@@ -199,10 +199,10 @@ def test_auth_rows_are_exactly_what_approval_writes(school):
             assert rid in with_auth
         elif status != "approved":
             assert rid not in with_auth, status
-        elif rtype == demo_data.MISSING_CHILDREN:  # the parent's own row serves
+        elif rtype == demo_data.CHILDREN_NOT_LINKED:  # the parent's own row serves
             assert rid not in with_auth and email.strip().lower() in usernames
     incomplete = [e for e in school.expectations.values() if e["status"] == "approved" and not e["auth_row"]]
-    assert sum(e["request_type"] != demo_data.MISSING_CHILDREN for e in incomplete) >= 2
+    assert sum(e["request_type"] != demo_data.CHILDREN_NOT_LINKED for e in incomplete) >= 2
     messy = wp(
         "SELECT COUNT(*) FROM {requests} WHERE status = 'approved' AND BINARY parent_email <> LOWER(TRIM(parent_email))"
     )
@@ -343,7 +343,7 @@ def test_special_cases_are_in_the_database(school):
         conn.close()
     # Missing-children requests name a child not yet linked to the parent their email belongs to.
     for rid, exp in school.expectations.items():
-        if exp["request_type"] != demo_data.MISSING_CHILDREN:
+        if exp["request_type"] != demo_data.CHILDREN_NOT_LINKED:
             continue
         parent = moodle("SELECT id FROM {user} WHERE username = %s AND auth = 'db'", (exp["username"],))
         assert parent and parent[0][0] == exp["existing_parent_id"]
