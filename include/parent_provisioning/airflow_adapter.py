@@ -1,9 +1,9 @@
 """What this project takes from Airflow, in one place: the providers' database, SSH and SMTP hooks,
 the Variables, the run's context (parameters, who triggered it), this deployment's name, the cycle
 lock's renewal, the failure and deadline alerts, and the one fix the cycle's DAG class needs. The rest
-of the library is plain Python that gets what it needs passed in. Airflow is imported inside each
-function but the DAG class the DAG files import anyway, so that the request screens and the unit
-tests stay cheap."""
+of the library is plain Python that gets what it needs passed in (the unit tests never import this
+module). Airflow's hooks are imported inside the functions that use them: a provider is loaded only
+by the process that needs it."""
 
 from __future__ import annotations
 
