@@ -249,5 +249,5 @@ with CycleDAG(
     emailed = email_parents()
     summarised = report(collected, synced, linked, passwords, unlinked)
     synced >> linked  # the parents' accounts exist before they are linked
-    passwords >> marked >> [unlinked, emailed]  # marked first: a refused unlinking holds back no new parent
+    [linked, passwords] >> marked >> [unlinked, emailed]  # marked first: a refused unlinking holds back no new parent
     notify(summarised, emailed)
