@@ -133,7 +133,7 @@ def approve(conn, s: Settings, request_id: int, actor: str) -> ActionResult:
         wordpress.write_auth_row(cur, s, request_id)
         return ActionResult(request_id, "approved", "approved; the next cycle creates the account")
 
-    return wordpress.in_transaction(conn, work)
+    return sql.in_transaction(conn, work)
 
 
 def _check_deprovision_status(status: str) -> None:
@@ -214,7 +214,7 @@ def set_status(conn, s: Settings, request_id: int, status: str, actor: str, conf
         _append(cur, s, request_id, _line(actor, note), status=status)
         return ActionResult(request_id, status, note)
 
-    return wordpress.in_transaction(conn, work)
+    return sql.in_transaction(conn, work)
 
 
 def _suspension_guard(s: Settings, losing: int, keeping: int, what: str, confirmed: bool) -> None:
@@ -333,7 +333,7 @@ def correct_child(
         _append(cur, s, request_id, _line(actor, note), status="approved", **changes)
         return ActionResult(request_id, "approved", note)
 
-    return wordpress.in_transaction(conn, work)
+    return sql.in_transaction(conn, work)
 
 
 def set_staff_comment(conn, s: Settings, request_id: int, text: str, actor: str) -> ActionResult:
@@ -346,7 +346,7 @@ def set_staff_comment(conn, s: Settings, request_id: int, text: str, actor: str)
         _append(cur, s, request_id, _line(actor, "Staff comment edited"), staff_comment=comment)
         return ActionResult(request_id, req["status"], "staff comment saved")
 
-    return wordpress.in_transaction(conn, work)
+    return sql.in_transaction(conn, work)
 
 
 # Emails to a parent -------------------------------------------------------------------
@@ -384,7 +384,7 @@ def email_parent(conn, s: Settings, request_id: int, template_key: str, template
             _lock_request(cur, s, request_id)
             _append(cur, s, request_id, failed)
 
-        wordpress.in_transaction(conn, log_failure)
+        sql.in_transaction(conn, log_failure)
         raise ActionRefused(
             f"the email could not be sent ({type(exc).__name__}): check the {SMTP_CONN_ID} connection"
         ) from exc
@@ -394,7 +394,7 @@ def email_parent(conn, s: Settings, request_id: int, template_key: str, template
         _append(cur, s, request_id, _line(actor, f"Email '{name}' sent to the parent"))
         return ActionResult(request_id, req["status"], f"email '{name}' sent to the parent")
 
-    return wordpress.in_transaction(conn, work)
+    return sql.in_transaction(conn, work)
 
 
 # Bulk upload --------------------------------------------------------------------------
@@ -515,7 +515,7 @@ def upload(conn, s: Settings, rows: Sequence[UploadRow], actor: str, remote_ip: 
             counts[status] += 1
         return counts
 
-    return wordpress.in_transaction(conn, work)
+    return sql.in_transaction(conn, work)
 
 
 # What the screens show ----------------------------------------------------------------
@@ -619,7 +619,7 @@ def remove_orphaned_auth_rows(
                 _append(cur, s, request_id, _line(actor, f"removed its orphaned auth row (auth row {auth_id})"))
         return len(found)
 
-    removed = wordpress.in_transaction(conn, work)
+    removed = sql.in_transaction(conn, work)
     kept = len(ids) - removed
     note = f"{removed} orphaned auth row(s) removed" + (
         f"; {kept} kept: a live request stands behind them" if kept else ""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
 
 # MySQL/MariaDB error numbers this project reacts to, by their server names.
 ER_TABLEACCESS_DENIED = 1142
@@ -60,3 +63,15 @@ def dict_rows(cur, sql: str, params: Sequence = ()) -> list[dict]:
     cur.execute(sql, params)
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def in_transaction(conn, work: Callable[..., T]) -> T:
+    """work(cursor), committed; rolled back if it raises."""
+    with cursor(conn) as cur:
+        try:
+            result = work(cur)
+            conn.commit()
+            return result
+        except Exception:
+            conn.rollback()
+            raise

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
 
 from include.parent_provisioning import own_tables, sql
 from include.parent_provisioning.reasons import Reason
 from include.parent_provisioning.requests import REQUEST_COLUMNS, UPLOADED, fingerprint_sql
 from include.parent_provisioning.settings import Settings
-
-T = TypeVar("T")
 
 AUTH_DESCRIPTION = "Parent Moodle Account"
 # The columns the requests screen sorts by.
@@ -31,18 +28,6 @@ UPLOADED_COLUMNS = (
     "child_fname", "child_sname", "child_tg", "child2_fname", "child2_sname", "child2_tg",
     "child3_fname", "child3_sname", "child3_tg",
 )  # fmt: skip
-
-
-def in_transaction(conn, work: Callable[..., T]) -> T:
-    """work(cursor), committed; rolled back if it raises."""
-    with sql.cursor(conn) as cur:
-        try:
-            result = work(cur)
-            conn.commit()
-            return result
-        except Exception:
-            conn.rollback()
-            raise
 
 
 def _appended_line(alias: str = "", line: str = "%s") -> str:
@@ -128,7 +113,7 @@ def record_parent_email(conn, s: Settings, run_id: str, request_id: int, templat
         own_tables.note_parent_emailed(cur, s, run_id, request_id, template_key)
         append_line(cur, s, request_id, line)
 
-    in_transaction(conn, work)
+    sql.in_transaction(conn, work)
 
 
 def mark(conn, s: Settings, run_id: str, changed_line: str) -> int:
@@ -162,7 +147,7 @@ def mark(conn, s: Settings, run_id: str, changed_line: str) -> int:
         )
         return updated
 
-    return in_transaction(conn, work)
+    return sql.in_transaction(conn, work)
 
 
 def _mark_changed_during_cycle(cur, s: Settings, run_id: str, changed_line: str, now: datetime) -> None:
