@@ -67,6 +67,7 @@ CASES_LINKED = (
     "staff_namesake",  # shares first name + surname with a staff member
     "parent_namesake",  # shares first name + surname with an existing parent (father and son)
     "already_linked",  # missing-children request: this child is already linked to the parent
+    "other_school",  # a trust only: a sibling at another of the trust's schools, named on the same request
 )
 CASES_NOT_LINKED = (
     "no_such_pupil",  # the name matches no user at all
@@ -89,6 +90,13 @@ FIRST_CONTEXT_ID = 2
 FIRST_REQUEST_ID = 1
 ADMIN_ID = 2
 MIN_SIZE = 40
+# One school up to SCHOOL_MAX requests (50,000 pupils: its tutor group names run out past about 23,000);
+# a bigger size is a multi-academy trust sharing one Moodle: schools of TRUST_SCHOOL requests on average
+# (2,500 pupils), up to TRUST_MAX requests in all.
+SCHOOL_MAX = 20_000
+TRUST_SCHOOL = 1_000
+TRUST_MAX = 200_000
+TRUST_SIBLINGS = 0.04  # of a trust school's plain approved requests: one more child, at another school
 CHUNK = 2000
 
 START = datetime(2026, 9, 1, 7, 0, 0)  # the autumn term's requests: Sept to Nov 2026
@@ -161,6 +169,16 @@ SURNAMES = [
     "Novotný", "Dvořák", "O'Brien", "O'Connor", "O'Neill", "O'Sullivan", "O'Reilly", "D'Souza",
     "D'Angelo", "Van Dijk", "De Silva",
 ]
+# A trust's schools: place + kind; past len(PLACES) schools, the places come again as "North", ...
+PLACES = [
+    "Oakfield", "Ashdown", "Birchwood", "Castlegate", "Deanfield", "Elmbridge", "Fairholme", "Greenacre",
+    "Hazelmere", "Ivybridge", "Juniper", "Kingsmead", "Larkhill", "Meadowbank", "Northgate", "Orchard",
+    "Parkside", "Queensway", "Riverside", "Stonebridge", "Thornbury", "Upton", "Valley", "Westwood",
+    "Yewtree", "Abbeyfield", "Bramley", "Coppice", "Dovecote", "Eastbrook", "Foxhill", "Glenmore",
+    "Holloway", "Kestrel", "Longridge", "Millfield", "Newlands", "Oldbury", "Pinewood", "Redhill",
+]
+SCHOOL_KINDS = ("Academy", "High School", "Community School", "College")
+QUARTERS = ("", " North", " South", " East", " West")
 # fmt: on
 ADULT_FIRST = ADULT_FEMALE + ADULT_MALE
 FEMALE = frozenset(PUPIL_FIRST[: PUPIL_FIRST.index("Muhammad")] + ADULT_FEMALE)  # the girls come first
@@ -225,6 +243,7 @@ class MoodleUser:
     timemodified: int = 0  # 0: same as timecreated
     contextid: int | None = None  # its user context, None when it has none (yet)
     cohort: bool = False  # a member of the 'pupils' cohort
+    institution: str = INSTITUTION  # the pupil's or staff member's school (parents have none)
 
 
 @dataclass
@@ -303,6 +322,7 @@ class School:
     special: dict[str, list]
     cohort_time: int = 0
     link_time: dict[int, int] = field(default_factory=dict)  # parent id -> role assignment time
+    schools: list[str] = field(default_factory=lambda: [INSTITUTION])  # one, or a trust's (see generate)
 
     @property
     def users(self) -> list[MoodleUser]:
@@ -326,12 +346,22 @@ def _count(size: int, fraction: float, minimum: int) -> int:
 class _Builder:
     """Builds a School. Sets are only used for membership, never iterated (hash order varies)."""
 
-    def __init__(self, size: int, seed: int, approved: int | None = None):
+    def __init__(
+        self,
+        size: int,
+        seed: int,
+        approved: int | None = None,
+        taken: tuple[set[str], set[str]] | None = None,
+        first_admission: int = 100000,
+        pupil_domain: str = PUPIL_DOMAIN,
+    ):
+        """taken: (emails, usernames) already used elsewhere in a trust (shared, and added to);
+        first_admission, pupil_domain: the school's admission numbers and pupils' email domain."""
         self.rng = random.Random(seed)
         self.size, self.seed, self.approved = size, seed, approved
+        self.first_admission, self.pupil_domain = first_admission, pupil_domain
         self.used_names: set[tuple[str, str]] = set()  # (first, last) of pupils and staff, normalised
-        self.used_emails: set[str] = set()
-        self.used_usernames: set[str] = set()
+        self.used_emails, self.used_usernames = taken or (set(), set())
 
     # --- names --------------------------------------------------------------------------------
     def surname(self) -> str:
@@ -405,6 +435,11 @@ class _Builder:
         )
 
     def build(self) -> School:
+        self.make()
+        return _finish(self.size, self.seed, [self])
+
+    def make(self) -> None:
+        """The school's people and requests, without ids (see _finish)."""
         rng, size = self.rng, self.size
         n_pupils = max(60, round(2.5 * size))
         n_staff = max(10, round(size / 10))
@@ -463,7 +498,8 @@ class _Builder:
 
         # Admission numbers, usernames and emails, oldest year first (as an MIS export lists them).
         pupils.sort(key=lambda p: (-int(p.department[:-2]), p.department, _norm(p.lastname), _norm(p.firstname)))
-        admissions = sorted(rng.sample(range(100000, 100000 + 4 * len(pupils)), len(pupils)))
+        first = self.first_admission
+        admissions = sorted(rng.sample(range(first, first + 4 * len(pupils)), len(pupils)))
         local_counts: Counter[str] = Counter()
         for p, adm in zip(pupils, admissions, strict=True):
             year = int(p.department[:-2])
@@ -471,7 +507,7 @@ class _Builder:
             local = f"{_ascii(p.firstname)}.{_ascii(p.lastname)}"
             local_counts[local] += 1
             p.username, p.idnumber = f"p{adm}", str(adm)
-            p.email = f"{local}{local_counts[local]}@{PUPIL_DOMAIN}"
+            p.email = f"{local}{local_counts[local]}@{self.pupil_domain}"
             p.timecreated = _epoch(joined)
             p.password = _fake_hash(self.seed, p.username)
             if p.deleted:  # what Moodle's delete_user() leaves behind
@@ -518,7 +554,20 @@ class _Builder:
         self.existing_parents()
         self.contexts()
         self.build_requests()
-        return self.finish()
+
+    def rename_groups(self, school: str, code: str) -> None:
+        """A trust's school: its tutor groups named with its code (7AB: OAK-7AB) in Moodle and in its
+        requests, and its pupils' and staff's institution."""
+        new = {g: f"{code}-{g}" for g in self.groups}
+        self.groups = [new[g] for g in self.groups]
+        for u in self.pupils + self.staff:
+            u.institution = school
+            u.department = new.get(u.department, u.department)
+        for r in self.reqs:
+            r["children"] = [(f, sn, new.get(tg, tg)) for f, sn, tg in r["children"]]
+            for old, renamed in new.items():
+                if f"({old})" in r["parent_comment"]:
+                    r["parent_comment"] = r["parent_comment"].replace(f"({old})", f"({renamed})")
 
     def family(self, k: int, first: MoodleUser | None = None, exclude=()) -> list[MoodleUser]:
         """k plain pupils, siblings sharing the first one's surname when there are any."""
@@ -865,91 +914,104 @@ class _Builder:
             if status == "provisioned":
                 r["parent"].timecreated = _epoch(events[-1][0])
 
-    # --- ids and expectations -----------------------------------------------------------------
-    def finish(self) -> School:
-        users = self.staff + self.pupils + self.parents
-        uid, ctx = FIRST_USER_ID, FIRST_CONTEXT_ID
-        for u in users:
-            u.id, uid = uid, uid + 1
-            if u.contextid is not None:
-                u.contextid, ctx = ctx, ctx + 1
-        self.reqs.sort(key=lambda r: (r["date_created"], r["order"]))
-        requests, auth_rows, expectations = [], [], {}
-        approvals = []
-        for rid, r in enumerate(self.reqs, start=FIRST_REQUEST_ID):
-            username = r["parent_email"].strip().lower()
-            req = Request(
-                id=rid,
-                parent_title=r["parent_title"],
-                parent_fname=r["parent_fname"],
-                parent_sname=r["parent_sname"],
-                parent_email=r["parent_email"],
-                children=r["children"],
-                status=r["status"],
-                request_type=r["request_type"],
-                parent_comment=r["parent_comment"],
-                staff_comment=r["staff_comment"],
-                system_comment=r["system_comment"],
-                date_created=r["date_created"],
-                date_updated=r["date_updated"],
-                date_approved=r["date_approved"],
-                remote_ip_addr=r["ip"],
-                provisioned_username=username if r["status"] == "provisioned" else None,
-            )
-            if r["request_type"] == UPLOADED:
-                req.remote_ip_addr = "192.0.2.10"
-            requests.append(req)
-            if r["auth"]:
-                approvals.append(
-                    (
-                        r["date_approved"],
-                        rid,
-                        AuthRow(
-                            username=username,
-                            parent_title=r["parent_title"],
-                            parent_fname=f"{r['parent_title']} {r['parent_fname']}",
-                            parent_sname=r["parent_sname"],
-                            parent_email=username,
-                            description=AUTH_DESCRIPTION,
-                            request_id=rid,
-                        ),
-                    )
-                )
-            parent = r["parent"]
-            expectations[rid] = {
-                "status": r["status"],
-                "request_type": r["request_type"],
-                "username": username,
-                "children": [],
-                "cases": list(r["cases"]),
-                "intended": [None if p is None else p.id for p in r["intended"]],
-                "auth_row": bool(r["auth"]),
-                "existing_parent_id": parent.id if parent is not None else None,
-                "new_account": bool(r["auth"]) and r["status"] == "approved" and parent is None,
-                "messy_email": r["messy"],
-            }
-        approvals.sort(key=lambda a: (a[0], a[1]))
-        auth_rows = [a[2] for a in approvals]
-        sp = self.special
-        special = {k: [tuple(u.id for u in v) if isinstance(v, tuple) else v.id for v in sp[k]] for k in sp}
-        special["without_context"] = [p.id for p in self.pupils if id(p) in self.no_context]
-        school = School(
-            size=self.size,
-            seed=self.seed,
-            tutor_groups=list(self.groups),
-            pupils=self.pupils,
-            staff=self.staff,
-            parents=self.parents,
-            links=[(a.id, b.id) for a, b in self.links],
-            requests=requests,
-            auth_rows=auth_rows,
-            expectations=expectations,
-            special=special,
-            cohort_time=_epoch(datetime(2019, 8, 30, 10, 0)),
-            link_time={p.id: p.timecreated + 120 for p in self.parents},
+
+# --- ids and expectations -------------------------------------------------------------------------
+def _finish(size: int, seed: int, parts: list[_Builder], schools: list[str] | None = None) -> School:
+    """Ids for the people and requests one school (or each school of a trust, in order) made: users
+    staff first, then pupils, then parents; requests by the time they were made."""
+    staff = [u for b in parts for u in b.staff]
+    pupils = [u for b in parts for u in b.pupils]
+    parents = [u for b in parts for u in b.parents]
+    users = staff + pupils + parents
+    uid, ctx = FIRST_USER_ID, FIRST_CONTEXT_ID
+    for u in users:
+        u.id, uid = uid, uid + 1
+        if u.contextid is not None:
+            u.contextid, ctx = ctx, ctx + 1
+    reqs = sorted(
+        ((i, r) for i, b in enumerate(parts) for r in b.reqs),
+        key=lambda ir: (ir[1]["date_created"], ir[0], ir[1]["order"]),
+    )
+    requests, auth_rows, expectations = [], [], {}
+    approvals = []
+    for rid, (_, r) in enumerate(reqs, start=FIRST_REQUEST_ID):
+        username = r["parent_email"].strip().lower()
+        req = Request(
+            id=rid,
+            parent_title=r["parent_title"],
+            parent_fname=r["parent_fname"],
+            parent_sname=r["parent_sname"],
+            parent_email=r["parent_email"],
+            children=r["children"],
+            status=r["status"],
+            request_type=r["request_type"],
+            parent_comment=r["parent_comment"],
+            staff_comment=r["staff_comment"],
+            system_comment=r["system_comment"],
+            date_created=r["date_created"],
+            date_updated=r["date_updated"],
+            date_approved=r["date_approved"],
+            remote_ip_addr=r["ip"],
+            provisioned_username=username if r["status"] == "provisioned" else None,
         )
-        _check(school)
-        return school
+        if r["request_type"] == UPLOADED:
+            req.remote_ip_addr = "192.0.2.10"
+        requests.append(req)
+        if r["auth"]:
+            approvals.append(
+                (
+                    r["date_approved"],
+                    rid,
+                    AuthRow(
+                        username=username,
+                        parent_title=r["parent_title"],
+                        parent_fname=f"{r['parent_title']} {r['parent_fname']}",
+                        parent_sname=r["parent_sname"],
+                        parent_email=username,
+                        description=AUTH_DESCRIPTION,
+                        request_id=rid,
+                    ),
+                )
+            )
+        parent = r["parent"]
+        expectations[rid] = {
+            "status": r["status"],
+            "request_type": r["request_type"],
+            "username": username,
+            "children": [],
+            "cases": list(r["cases"]),
+            "intended": [None if p is None else p.id for p in r["intended"]],
+            "auth_row": bool(r["auth"]),
+            "existing_parent_id": parent.id if parent is not None else None,
+            "new_account": bool(r["auth"]) and r["status"] == "approved" and parent is None,
+            "messy_email": r["messy"],
+        }
+    approvals.sort(key=lambda a: (a[0], a[1]))
+    auth_rows = [a[2] for a in approvals]
+    special = {
+        k: [tuple(u.id for u in v) if isinstance(v, tuple) else v.id for b in parts for v in b.special[k]]
+        for k in parts[0].special
+    }
+    no_context = {i for b in parts for i in b.no_context}
+    special["without_context"] = [p.id for p in pupils if id(p) in no_context]
+    school = School(
+        size=size,
+        seed=seed,
+        tutor_groups=[g for b in parts for g in b.groups],
+        pupils=pupils,
+        staff=staff,
+        parents=parents,
+        links=[(a.id, c.id) for b in parts for a, c in b.links],
+        requests=requests,
+        auth_rows=auth_rows,
+        expectations=expectations,
+        special=special,
+        cohort_time=_epoch(datetime(2019, 8, 30, 10, 0)),
+        link_time={p.id: p.timecreated + 120 for p in parents},
+        schools=schools or [INSTITUTION],
+    )
+    _check(school)
+    return school
 
 
 def match_children(school: School) -> dict[int, list[tuple]]:
@@ -995,13 +1057,78 @@ def _check(school: School) -> None:
 
 def generate(size: int = 200, seed: int = 7, approved: int | None = None) -> School:
     """A school whose WordPress table holds `size` requests. Deterministic in (size, seed).
+    Past SCHOOL_MAX requests, a multi-academy trust of schools sharing one Moodle (see _trust).
 
     approved: how many requests wait approved instead of the usual share (45 % of `size`), for a
     September queue: the school (pupils, staff, existing parents) and the other statuses still
     scale with `size`, so the table then holds more than `size` requests."""
     if size < MIN_SIZE:
         raise ValueError(f"size must be at least {MIN_SIZE}")
-    return _Builder(size, seed, approved).build()
+    if size > TRUST_MAX:
+        raise ValueError(f"size must be at most {TRUST_MAX:,}")
+    if size <= SCHOOL_MAX:
+        return _Builder(size, seed, approved).build()
+    return _trust(size, seed, approved)
+
+
+def school_names(n: int) -> list[tuple[str, str]]:
+    """(name, code) of a trust's n schools: "Oakfield Academy" (OAK), ..., "Oakfield North College" (OAKN)."""
+    names = []
+    for i in range(n):
+        place, quarter = PLACES[i % len(PLACES)], QUARTERS[i // len(PLACES)]
+        kind = SCHOOL_KINDS[(i + i // len(PLACES)) % len(SCHOOL_KINDS)]
+        names.append((f"{place}{quarter} {kind}", place[:3].upper() + quarter[1:2]))
+    return names
+
+
+def _shares(total: int, weights: list[float]) -> list[int]:
+    """total split in proportion to weights, in whole numbers that add up to total."""
+    bounds = [round(total * sum(weights[: i + 1]) / sum(weights)) for i in range(len(weights))]
+    return [b - a for a, b in zip([0, *bounds], bounds, strict=False)]
+
+
+def _trust(size: int, seed: int, approved: int | None) -> School:
+    """A multi-academy trust: schools of about TRUST_SCHOOL requests each (from 60 % to 140 % of it),
+    each made as one school is, with its own seed, admission numbers and pupils' email domain; parents'
+    emails and staff usernames unique across the trust. Its tutor groups carry the school's code
+    ("OAK-7AB"), as a shared Moodle's MIS export names them, so two schools' 7AB are not one group.
+    Pupils with the same name are common across schools (each draws its names on its own); a few
+    per cent of each school's plain requests also name a sibling at another school ("other_school")."""
+    rng = random.Random(seed)
+    n = -(-size // TRUST_SCHOOL)
+    names = school_names(n)
+    if len({code for _, code in names}) != n:
+        raise RuntimeError("two of the trust's schools have the same code")
+    weights = [rng.uniform(0.6, 1.4) for _ in range(n)]
+    sizes = _shares(size, weights)
+    approveds = _shares(approved, weights) if approved is not None else [None] * n
+    taken: tuple[set[str], set[str]] = (set(), set())
+    parts = []
+    for i, ((name, code), part_size, part_approved) in enumerate(zip(names, sizes, approveds, strict=True)):
+        b = _Builder(
+            max(part_size, MIN_SIZE),
+            seed * 1000 + i,
+            part_approved,
+            taken=taken,
+            first_admission=100000 * (i + 1),
+            pupil_domain=f"{code.lower()}.{PUPIL_DOMAIN}",
+        )
+        b.make()
+        b.rename_groups(name, code)
+        parts.append(b)
+    for i, b in enumerate(parts):
+        others = [o for j, o in enumerate(parts) if j != i]
+        plain = [
+            r for r in b.reqs
+            if r["status"] == "approved" and r["auth"] and r["parent"] is None and len(r["children"]) < 3
+            and set(r["cases"]) == {"ok"}
+        ]  # fmt: skip
+        for r in rng.sample(plain, round(TRUST_SIBLINGS * len(plain))):
+            kid = rng.choice(others).family(1, exclude=r["intended"])[0]
+            r["children"] = [*r["children"], (kid.firstname, kid.lastname, kid.department)]
+            r["cases"] = [*r["cases"], "other_school"]
+            r["intended"] = [*r["intended"], kid]
+    return _finish(size, seed, parts, [name for name, _ in names])
 
 
 def expected_links(school: School) -> set[tuple[str, int]]:
@@ -1027,6 +1154,16 @@ def describe(school: School) -> dict[str, int | dict]:
     by_type = Counter(r.request_type for r in school.requests)
     return {
         "moodle_users": len(school.users),
+        "schools": len(school.schools),
+        "pupil_names_in_several_schools": sum(
+            1
+            for n in Counter(
+                n[:2] for n in {(_norm(p.firstname), _norm(p.lastname), p.institution) for p in pupils}
+            ).values()
+            if n > 1
+        )
+        if len(school.schools) > 1
+        else 0,
         "pupils": len(pupils),
         "pupils_active": sum(1 for p in pupils if not p.deleted and not p.suspended),
         "pupils_suspended": sum(p.suspended for p in pupils),
@@ -1137,7 +1274,7 @@ def load(cfg: TestBedConfig, school: School) -> None:
 
         _insert(cur, f"{p}user", USER_COLS, [
             (u.id, u.auth, 1, u.deleted, u.suspended, 1, u.username, u.password, u.idnumber, u.firstname,
-             u.lastname, u.email, INSTITUTION if u.kind != "parent" else "", u.department, u.description,
+             u.lastname, u.email, u.institution if u.kind != "parent" else "", u.department, u.description,
              "en", "gregorian", "99", u.timecreated, u.timemodified or u.timecreated)
             for u in users
         ])  # fmt: skip

@@ -97,7 +97,7 @@ def test_every_status_type_and_case_at_any_size(size):
     assert all(info["requests_by_status"][s] >= 1 for s in demo_data.DEMO_STATUSES)
     assert all(info["requests_by_type"][t] >= 1 for t in demo_data.DEMO_REQUEST_TYPES)
     cases = info["approved_cases"]
-    assert set(demo_data.CASES) - {"bogus", "already_linked"} <= set(cases) <= set(demo_data.CASES)
+    assert set(demo_data.CASES) - {"bogus", "already_linked", "other_school"} <= set(cases) <= set(demo_data.CASES)
     assert info["approved_incomplete"] >= 1 and info["messy_emails"] >= 2
     assert info["pupils"] >= 60 and info["staff"] >= 10 and info["existing_parents"] >= 5
 
@@ -118,7 +118,7 @@ def test_proportions_at_size_200():
     assert 25 <= info["pupils"] / info["tutor_groups"] <= 30
     assert 0.08 <= info["pupils_without_context"] / info["pupils"] <= 0.12
     assert info["approved_incomplete"] >= 2 and info["approved_missing_children"] >= 2
-    for case in set(demo_data.CASES) - {"bogus", "already_linked", "ok"}:
+    for case in set(demo_data.CASES) - {"bogus", "already_linked", "ok", "other_school"}:
         assert info["approved_cases"][case] >= 2, case
     for kind, found in info["special_users"].items():
         assert found >= 2, kind
@@ -396,3 +396,60 @@ def test_size_2000_loads(gen_dbs):
     assert moodle("SELECT COUNT(*) FROM {user} WHERE id > 2")[0][0] == info["moodle_users"]
     assert wp("SELECT COUNT(*) FROM {requests}")[0][0] == 2000
     assert wp("SELECT COUNT(*) FROM {auth}")[0][0] == info["auth_rows"]
+
+
+# --- a multi-academy trust -------------------------------------------------------------------------
+TRUST = demo_data.SCHOOL_MAX + 5000  # the smallest trust the tests make: 25 schools
+
+
+@pytest.fixture(scope="module")
+def trust():
+    return demo_data.generate(TRUST, SEED, approved=TRUST // 2)
+
+
+def test_a_size_past_one_school_is_a_trust_of_schools(trust):
+    info = demo_data.describe(trust)
+    assert len(trust.schools) == info["schools"] == 25 and len(set(trust.schools)) == 25
+    assert info["approved"] == TRUST // 2
+    by_school = Counter(p.institution for p in trust.pupils)
+    assert set(by_school) == set(trust.schools)
+    # schools of different sizes, each a realistic one: 25 to 30 pupils a tutor group, seven year groups
+    assert max(by_school.values()) > 1.3 * min(by_school.values())
+    groups = Counter(p.department for p in trust.pupils if not p.deleted)
+    assert len(groups) == len(trust.tutor_groups) == len(set(trust.tutor_groups))
+    assert 25 <= len(trust.pupils) / len(groups) <= 30
+    for school in trust.schools[:3]:
+        codes = {p.department.split("-")[0] for p in trust.pupils if p.institution == school}
+        years = {p.department.split("-")[1][:-2] for p in trust.pupils if p.institution == school}
+        assert len(codes) == 1 and years == {str(y) for y in range(7, 14)}
+    # one Moodle: every username, and every parent's email, once across the trust
+    users = trust.users
+    assert len({u.username for u in users}) == len(users)
+    emails = [u.email for u in users if u.kind != "pupil"]
+    assert len(set(emails)) == len(emails)
+
+
+def test_a_trust_has_namesakes_across_schools_and_families_across_schools(trust):
+    info = demo_data.describe(trust)
+    # the same first name and surname at several schools is common, and told apart by tutor group
+    assert info["pupil_names_in_several_schools"] > 1000
+    cases = info["approved_cases"]
+    assert cases["other_school"] >= 0.03 * info["approved"] / 1.5
+    school_of = {p.id: p.institution for p in trust.pupils}
+    across = 0
+    for exp in trust.expectations.values():
+        if "other_school" in exp["cases"]:
+            linked = [c[1] for c in exp["children"] if c[0] == demo_data.LINKED]
+            assert len(linked) == len(exp["children"])  # the rule links every one of them
+            assert len({school_of[c] for c in linked}) == 2
+            across += 1
+    assert across == cases["other_school"]
+    # every special case a school has, the trust has, and the rule still decides each as intended
+    assert set(demo_data.CASES) - {"bogus"} <= set(cases)
+
+
+def test_a_trust_is_deterministic_and_sizes_have_limits(trust):
+    assert demo_data.generate(TRUST, SEED, approved=TRUST // 2) == trust
+    with pytest.raises(ValueError):
+        demo_data.generate(demo_data.TRUST_MAX + 1)
+    assert demo_data.school_names(200)[199] == ("Redhill West College", "REDW")
