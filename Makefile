@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 ENV := source scripts/airflow_env.sh &&
 
-.PHONY: help setup demo ui stack stack-down test unit bench lint format lock testbed-down clean
+.PHONY: help setup demo ui stack stack-down test unit bench bench-big lint format lock testbed-down clean
 .DEFAULT_GOAL := help
 
 help:  ## this list
@@ -35,9 +35,12 @@ test: setup lint  ## lint, then every test (real MariaDB, OpenSSH, Airflow)
 unit: setup  ## the pure tests (the cycle's decisions, settings, the sync's prediction): seconds, no test bed
 	@$(VENV)/pytest -q -p no:cacheprovider tests/unit
 
-bench: setup  ## the cycle at 100, 1,000 and 10,000 requests beside the WordPress plugin's pattern: BENCHMARKS.md
+bench: setup  ## the cycle at 100, 1,000 and 10,000 requests beside the WordPress plugin's pattern: BENCHMARKS.md (~20 min)
 	@export PP_AIRFLOW_HOME=$(CURDIR)/.airflow/bench && $(ENV) \
 	  { [ -f "$$AIRFLOW_HOME/airflow.db" ] || $(VENV)/airflow db migrate >/dev/null; } && $(VENV)/python -m bench $${BENCH_ARGS:-}
+
+bench-big: setup  ## a trust's cycle at 50,000 and 100,000 requests, into the same BENCHMARKS.md (~1 hour)
+	@$(MAKE) --no-print-directory bench BENCH_ARGS="--sizes $${SIZES:-50000,100000} --stack-size 0 --no-empty"
 
 lint:  ## ruff: the lint rules, and the formatting `make format` writes
 	@$(VENV)/ruff check $(wildcard dags include plugins tests testbed bench) && \

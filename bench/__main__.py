@@ -1,8 +1,13 @@
-"""`make bench`: the provisioning cycle at 100, 1,000 and 10,000 approved requests (and
-50,000 when that fits in ten minutes), measured on the local test bed and side by side with
-the WordPress plugin's per-request pattern on identical data. Writes BENCHMARKS.md.
+"""`make bench`: the provisioning cycle at 100, 1,000 and 10,000 approved requests, measured on
+the local test bed and side by side with the WordPress plugin's per-request pattern on identical
+data; `make bench-big`: a trust's 50,000 and 100,000. Writes BENCHMARKS.md.
 
-    python -m bench [--sizes 100,1000,10000] [--big 50000] [--out BENCHMARKS.md] [--keep]
+    python -m bench [--sizes 100,1000,10000] [--stack-size 10000] [--plugin-up-to 20000] [--keep]
+
+Every size's figures are kept in bench/results.json (committed): a run replaces the sizes it
+attempted and keeps the others' (each says when it was measured), and BENCHMARKS.md is written
+from them all, after every size and at the end however the run ends: a size that fails, runs out
+of time or is interrupted is a line in the report with its reason.
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ import json
 import os
 import platform
 import re
+import signal
 import statistics
 import subprocess
 import sys
 import time
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,12 +36,15 @@ from testbed.demo import demo_settings
 from testbed.sshd import free_port
 from testbed.stack import TestBed
 
-SCHOOL_MAX = 20_000  # the largest school demo_data generates with room to spare (see fresh_school)
-# How the Moodle double's tasks grow with the number of accounts: 10,000 to 50,000 requests took its
-# user sync from 93 s to 891 s on the machine of 2026-12-05 (5x the size, 9.6x the time: 5 ** 1.4).
-MOODLE_GROWTH = 1.4
-BIG_BUDGET_S = 600  # the 50,000 run is made only if its DAG run is predicted to fit in ten minutes
-DAG_RUN_LIMIT_S = 3600  # a DAG run that takes longer is stopped: the benchmark reports it, it does not hang
+RESULTS = PROJECT_ROOT / "bench" / "results.json"
+# How the Moodle double's tasks grow with the number of new accounts: Moodle's user sync reads each new
+# user's row from the auth table by username, and the plugin's table has no index on it, so each read
+# scans the table: the sync grows towards quadratic (see BENCHMARKS.md): from 50,000 to 100,000
+# requests by size ** 1.8, by its per-user cost and the scans. Past 10,000 a size is predicted from the
+# largest measured (below, fixed costs are most of a run and would predict nonsense).
+MOODLE_GROWTH = 1.8
+PREDICT_FROM = 10_000
+DAG_RUN_LIMIT_S = 7200  # a DAG run that takes longer is stopped: the benchmark reports it, it does not hang
 
 
 def _users(cfg: TestBedConfig) -> dict[str, str]:
@@ -50,7 +60,7 @@ def bench_settings(bed: TestBed, size: int, **overrides) -> dict:
     return {
         **demo_settings(bed),
         "max_requests_per_cycle": max(5000, size),
-        "moodle_task_timeout_s": 3600,
+        "moodle_task_timeout_s": DAG_RUN_LIMIT_S,
         **overrides,
     }
 
@@ -127,9 +137,8 @@ def fresh_school(bed: TestBed, size: int) -> tuple[demo_data.School, float]:
     mariadb.create(bed.cfg)
     moodle_site.lay_out(bed.cfg)
     moodle_site.reset_dataroot(bed.cfg)
-    # The generator's tutor group names run out past about 23,000 requests' worth of pupils: a
-    # bigger queue is a September queue in a school of 20,000 requests' size (50,000 pupils).
-    school = demo_data.generate(size=min(max(size, demo_data.MIN_SIZE), SCHOOL_MAX), approved=size)
+    # A September queue: `size` approved requests in a school (a trust past 20,000) of that size.
+    school = demo_data.generate(size=max(size, demo_data.MIN_SIZE), approved=size)
     t0 = time.monotonic()
     demo_data.load(bed.cfg, school)
     return school, time.monotonic() - t0
@@ -192,7 +201,7 @@ def measure(bed: TestBed, size: int, work: Path, with_plugin: bool = True) -> di
     return {
         "wall": {"dag_part_s": dag_part_s, "plugin_part_s": time.monotonic() - t0 - dag_part_s},
         "size": size,
-        "school": {k: described[k] for k in ("pupils", "requests", "approved", "existing_parents")},
+        "school": {k: described[k] for k in ("pupils", "requests", "approved", "existing_parents", "schools")},
         "expected_children": described["approved_children"],
         "dag": dag,
         "end_state": {"ok": state.ok, "text": state.describe(), "provisioned": state.provisioned},
@@ -335,63 +344,122 @@ def machine() -> dict:
     }
 
 
+class Interrupted(BaseException):  # not an Exception: a size's failure handler must not swallow it
+    """SIGTERM (a CI job's time-out) or Ctrl-C: the report is still written."""
+
+
+def _stop(signum, frame):
+    raise Interrupted(f"interrupted by {signal.Signals(signum).name}")
+
+
+def predicted_s(done: list[dict], size: int) -> float | None:
+    """The DAG run's time at `size`, from the largest size measured so far: the project's own work
+    scaled linearly, the Moodle double's two tasks by MOODLE_GROWTH. None: nothing to scale from."""
+    measured = [r for r in done if "dag" in r and PREDICT_FROM <= r["size"] < size]
+    if not measured:
+        return None
+    last = max(measured, key=lambda r: r["size"])
+    parts, factor = report.figures(last), size / last["size"]
+    return parts["own_s"] * factor + parts["moodle_s"] * factor**MOODLE_GROWTH
+
+
+def merged(stored: dict, run: dict) -> dict:
+    """The stored figures with this run's on top: its sizes replace the stored ones of the same size,
+    the others are kept (each with the date it was measured); parts this run did not make are kept."""
+    out = {**stored, **{k: v for k, v in run.items() if k != "sizes" and v is not None}}
+    attempted = {r["size"] for r in run["sizes"]}
+    out["sizes"] = sorted(
+        [r for r in stored.get("sizes", []) if r["size"] not in attempted] + run["sizes"], key=lambda r: r["size"]
+    )
+    return out
+
+
+def not_run(size: int, why: str, kind: str = "failed") -> dict:
+    return {"size": size, kind: why, "measured": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="100,1000,10000", help="approved requests per run, comma-separated")
-    ap.add_argument("--big", type=int, default=50000, help="one more size, run only if predicted to fit in 10 min")
     ap.add_argument("--out", default=str(PROJECT_ROOT / "BENCHMARKS.md"))
+    ap.add_argument("--results", default=str(RESULTS), help="the figures kept between runs (JSON)")
     ap.add_argument("--keep", action="store_true", help="keep the bench databases for inspection")
     ap.add_argument(
         "--stack-size", type=int, default=10000, help="run this size on `make stack`'s topology too (0: no)"
     )
+    ap.add_argument(
+        "--plugin-up-to", type=int, default=20000, help="replay the WordPress plugin's pattern up to this size"
+    )
+    ap.add_argument("--no-empty", action="store_true", help="leave out the empty cycle and the parse time")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    results_path, out_path = Path(args.results), Path(args.out)
+    stored = json.loads(results_path.read_text()) if results_path.exists() else {}
 
+    started = time.monotonic()
+    run: dict = {"machine": machine(), "sizes": []}
+
+    def save() -> None:
+        run["total_seconds"] = round(time.monotonic() - started, 1)
+        everything = merged(stored, run)
+        results_path.write_text(json.dumps(everything, indent=1, default=str) + "\n")
+        out_path.write_text(report.render(everything))
+
+    signal.signal(signal.SIGTERM, _stop)
     mariadb.ensure_server()
     userstat_was_on = enable_user_statistics()
     bed = TestBed(TestBedConfig.from_env("bench", ssh_port=free_port(), per_checkout=True))
     work = bed.cfg.root / "results"
     work.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    results: dict = {"machine": machine(), "sizes": [], "parse": parse_time()}
-    print(f"== DAG files parse time, all together (airflow dags report): {results['parse']['median']} s")
-    bed.up()
+    current = None
     try:
-        results["empty"] = empty_cycle(bed, work)
-        print(f"== empty cycle: {results['empty']['seconds']:.1f} s, {results['empty']['ssh_sessions']} SSH sessions")
+        bed.up()
+        if not args.no_empty:
+            run["parse"] = parse_time()
+            print(f"== DAG files parse time, all together (airflow dags report): {run['parse']['median']} s")
+            run["empty"] = empty_cycle(bed, work)
+            print(f"== empty cycle: {run['empty']['seconds']:.1f} s, {run['empty']['ssh_sessions']} SSH sessions")
         for size in sizes:
-            results["sizes"].append(measure(bed, size, work))
+            guess = predicted_s(run["sizes"], size)
+            if guess is not None and guess > DAG_RUN_LIMIT_S:
+                why = f"its DAG run was predicted to take {guess:,.0f} s, over the {DAG_RUN_LIMIT_S:,} s allowed"
+                print(f"== {size:,} skipped: {why}")
+                run["sizes"].append(not_run(size, why, "skipped"))
+                continue
+            if guess is not None:
+                print(f"== {size:,}: its DAG run predicted to take {guess:,.0f} s")
+            current = size
+            try:
+                entry = measure(bed, size, work, with_plugin=size <= args.plugin_up_to)
+                entry["measured"] = run["machine"]["date"]
+            except Exception as exc:  # any failure of one size: reported, and the next size is tried
+                traceback.print_exc()
+                entry = not_run(size, f"{type(exc).__name__}: {exc}")
+            run["sizes"].append(entry)
+            current = None
+            save()
         if args.stack_size:
-            results["stack"] = on_the_stack(bed, args.stack_size)
-        if args.big and sizes:
-            # The project's own work grows linearly (see the table); the Moodle double's two tasks grow
-            # faster (MOODLE_GROWTH). Scale each part of the largest run to the big size. The plugin's
-            # replay (with the user sync it needs first) is made too when the two fit together.
-            last = results["sizes"][-1]
-            factor = args.big / last["size"]
-            parts = report.figures(last)
-            dag_s = parts["own_s"] * factor + parts["moodle_s"] * factor**MOODLE_GROWTH
-            plugin_s = last["wall"]["plugin_part_s"] * factor
-            if dag_s <= BIG_BUDGET_S:
-                with_plugin = dag_s + plugin_s <= BIG_BUDGET_S
-                print(f"== {args.big:,}: its DAG run predicted to take {dag_s:.0f} s (≤ {BIG_BUDGET_S} s)")
-                results["sizes"].append(measure(bed, args.big, work, with_plugin=with_plugin))
-                if not with_plugin:
-                    results["big_plugin_skipped"] = {"size": args.big, "predicted_s": round(dag_s + plugin_s)}
-            else:
-                results["big_skipped"] = {"size": args.big, "predicted_s": round(dag_s)}
-                print(f"== {args.big:,} skipped: its DAG run predicted to take {dag_s:.0f} s (> {BIG_BUDGET_S} s)")
+            try:
+                run["stack"] = on_the_stack(bed, args.stack_size)
+            except Exception as exc:
+                traceback.print_exc()
+                run["stack_failed"] = f"{type(exc).__name__}: {exc}"
+    except (Interrupted, KeyboardInterrupt) as exc:
+        print(f"== stopped: {exc or 'interrupted'}; writing what was measured")
+        run["interrupted"] = str(exc) or "interrupted by Ctrl-C"
+        if current is not None:
+            run["sizes"].append(not_run(current, f"{run['interrupted']} while it ran"))
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         bed.down()
         if not args.keep:
             mariadb.drop(bed.cfg)  # the bench's databases and users; --keep leaves them to look into
         enable_user_statistics(userstat_was_on)
-    results["total_seconds"] = round(time.monotonic() - started, 1)
-    (work / "latest.json").write_text(json.dumps(results, indent=1, default=str))
-    Path(args.out).write_text(report.render(results))
-    print(f"== wrote {args.out} ({results['total_seconds']:.0f} s in all); raw figures in {work / 'latest.json'}")
-    runs = results["sizes"] + results.get("stack", [])
-    return 0 if all(r["end_state"]["ok"] for r in runs) else 1
+        save()
+    print(f"== wrote {out_path} ({run['total_seconds']:.0f} s in all); raw figures in {results_path}")
+    runs = [r for r in run["sizes"] if "dag" in r] + run.get("stack", [])
+    failed = [r for r in run["sizes"] if "failed" in r] or run.get("stack_failed") or run.get("interrupted")
+    return 0 if runs and not failed and all(r["end_state"]["ok"] for r in runs) else 1
 
 
 if __name__ == "__main__":

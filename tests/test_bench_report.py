@@ -4,13 +4,15 @@ these are synthetic so that each derivation is checked by hand."""
 
 from __future__ import annotations
 
+import pytest
+
 from bench import report
 
 
 def _run(size, dag_s, tasks, plugin_s=30.0, plugin_statements=100_000, ok=True):
     return {
         "size": size,
-        "school": {"pupils": size * 2.5, "requests": size, "approved": size, "existing_parents": 0},
+        "school": {"pupils": int(size * 2.5), "requests": size, "approved": size, "existing_parents": 0},
         "end_state": {"ok": ok, "text": "ok" if ok else "WRONG", "provisioned": size - 1},
         "dag": {
             "seconds": dag_s,
@@ -133,3 +135,96 @@ def test_on_the_stack_the_wait_before_a_task_counts_from_its_last_upstream_task(
     assert {t: v["wait_s"] for t, v in f["tasks"].items()} == {"check": 2, "sync_users": 2, "mark": 1, "report": 3}
     assert f["waits_s"] == 8 and f["wait_max_s"] == 3 and f["tail_s"] == 2 and f["queued_s"] == 1
     assert f["inside_s"] == 1 + 2 + 9 and f["workers"] == ["worker-1", "worker-2"]
+
+
+# --- a run that does not measure every size still writes its report ---------------------------------
+def _machine():
+    return dict.fromkeys(
+        ("date", "cpu", "memory", "os", "python", "mariadb", "airflow", "mysql_provider", "ssh_provider"), "today"
+    )
+
+
+def test_a_run_keeps_the_stored_sizes_it_did_not_attempt_and_replaces_those_it_did():
+    from bench.__main__ import merged
+
+    stored = {"sizes": [{"size": 100, "v": "old"}, {"size": 100000, "v": "big"}], "parse": {"median": 0.1}}
+    run = {"machine": _machine(), "sizes": [{"size": 100, "v": "new"}, {"size": 1000, "v": "new"}], "parse": None}
+    out = merged(stored, run)
+    assert [(r["size"], r["v"]) for r in out["sizes"]] == [(100, "new"), (1000, "new"), (100000, "big")]
+    assert out["parse"] == {"median": 0.1} and out["machine"]["date"] == "today"
+
+
+@pytest.fixture
+def fake_bench(monkeypatch, tmp_path):
+    """bench.__main__.main() with the test bed and the measuring replaced: its control flow only."""
+    import bench.__main__ as b
+
+    class Bed:
+        def __init__(self, cfg):
+            self.cfg = type("Cfg", (), {"root": tmp_path})()
+
+        def up(self):
+            pass
+
+        def down(self):
+            pass
+
+    monkeypatch.setattr(b, "TestBed", Bed)
+    monkeypatch.setattr(b.TestBedConfig, "from_env", staticmethod(lambda *a, **k: None))
+    monkeypatch.setattr(b.mariadb, "ensure_server", lambda: None)
+    monkeypatch.setattr(b.mariadb, "drop", lambda cfg: None)
+    monkeypatch.setattr(b, "enable_user_statistics", lambda on=True: True)
+    monkeypatch.setattr(b, "machine", _machine)
+    return b, tmp_path
+
+
+def test_a_failed_size_is_a_line_in_the_report_and_the_next_size_still_runs(fake_bench, monkeypatch):
+    b, tmp = fake_bench
+
+    def measure(bed, size, work, with_plugin=True):
+        if size == 1000:
+            raise RuntimeError("the DAG run for size 1000 wrote no figures (exit 1): see dag-1000.log")
+        return _run(size, 6.0, TASKS) | {"wall": {"plugin_part_s": 1.0}}
+
+    monkeypatch.setattr(b, "measure", measure)
+    args = ["--sizes", "100,1000,10000", "--stack-size", "0", "--no-empty"]
+    rc = b.main([*args, "--out", str(tmp / "B.md"), "--results", str(tmp / "r.json")])
+    text = (tmp / "B.md").read_text()
+    assert rc == 1
+    assert "- **1,000**: failed (" in text and "RuntimeError: the DAG run for size 1000 wrote no figures" in text
+    assert "| 10,000 | 25,000 |" in text  # measured after the failure
+    assert (
+        "| a cycle at 50,000 requests completes | completes, end state ok | not measured | **no**: not attempted"
+        in (text)
+    )
+
+
+def test_a_size_predicted_to_run_too_long_is_skipped_with_its_prediction(fake_bench, monkeypatch):
+    b, tmp = fake_bench
+    monkeypatch.setattr(b, "measure", lambda bed, size, work, with_plugin=True: _run(size, 1000.0, TASKS))
+    rc = b.main(["--sizes", "10000,100000", "--stack-size", "0", "--no-empty", "--out", str(tmp / "B.md"),
+                 "--results", str(tmp / "r.json")])  # fmt: skip
+    text = (tmp / "B.md").read_text()
+    assert rc == 0
+    assert "- **100,000**: skipped (" in text and "predicted to take" in text and "over the 7,200 s allowed" in text
+
+
+def test_an_interrupted_run_still_writes_what_it_measured(fake_bench, monkeypatch):
+    import os
+    import signal
+
+    b, tmp = fake_bench
+
+    def measure(bed, size, work, with_plugin=True):
+        if size == 10000:
+            os.kill(os.getpid(), signal.SIGTERM)  # a CI job's time-out
+        return _run(size, 6.0, TASKS)
+
+    monkeypatch.setattr(b, "measure", measure)
+    rc = b.main(["--sizes", "100,10000,50000", "--stack-size", "0", "--no-empty", "--out", str(tmp / "B.md"),
+                 "--results", str(tmp / "r.json")])  # fmt: skip
+    text = (tmp / "B.md").read_text()
+    assert rc == 1 and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    assert "| 100 | 250 |" in text
+    assert "- **10,000**: failed (" in text and "interrupted by SIGTERM while it ran" in text
+    assert "50,000" not in text.split("Not measured:")[1].split("###")[0].replace("10,000", "")
