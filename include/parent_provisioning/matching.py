@@ -22,7 +22,7 @@ from include.parent_provisioning.reasons import Reason
 from include.parent_provisioning.requests import Child, fold, fold_group
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pupil:
     id: int
     first_name: str

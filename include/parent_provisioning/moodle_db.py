@@ -41,7 +41,7 @@ class Site:
         return cls(**{**site, "static_context_ids": tuple(site["static_context_ids"])})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Account:
     id: int
     username: str
@@ -430,7 +430,7 @@ def ensure_links_table(conn, s: Settings) -> bool:
         return True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Link:
     """One link a request justifies: the Parent role of `parent` in `context` (a child's user
     context, child = that pupil; or a static context, child = None)."""
@@ -441,7 +441,7 @@ class Link:
     context: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LedgerRow:
     """A link the ledger holds (not removed), as it stands in Moodle now."""
 
@@ -513,7 +513,7 @@ def _assignment_ids(cur, s: Settings, site: Site, parents: Iterable[int]) -> dic
     return found
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Assignment:
     """A Parent-role assignment found in Moodle: in a user context (child: that user) or another."""
 

@@ -18,7 +18,7 @@ from include.parent_provisioning.requests import Request
 ATTENTION_AFTER = 3  # cycles failing the same way
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     request_id: int
     outcome: str  # collected | provisioned | not_provisioned

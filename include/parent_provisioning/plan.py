@@ -72,14 +72,14 @@ class WantedAssignment(NamedTuple):
     parent: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChildPlan:
     position: int  # on the form: 1, 2 or 3
     pupil_id: int | None  # the one pupil it is, or None with the reason
     reason: Reason | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RequestPlan:
     request_id: int
     account: str  # READY, CREATED_BY_SYNC, ...

@@ -4,7 +4,7 @@ their position on the form and their tutor group."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 TEXTS = {
     "no_auth_row": "no auth row for this email: the approval did not finish or access was revoked; "
@@ -32,7 +32,7 @@ TEXTS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reason:
     code: str
     position: int = 0
@@ -50,7 +50,7 @@ class Reason:
         )
 
     def to_json(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v not in ("", 0) or k == "code"}
+        return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) not in ("", 0) or f.name == "code"}
 
     @classmethod
     def from_json(cls, data: dict) -> Reason:

@@ -88,7 +88,7 @@ def tidy(value: str | None) -> str:
     return " ".join((value or "").split())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Child:
     position: int
     first_name: str
@@ -96,7 +96,7 @@ class Child:
     tutor_group: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Request:
     id: int
     email: str

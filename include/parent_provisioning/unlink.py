@@ -44,7 +44,7 @@ REASONS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Replan:
     """What this cycle's link_children planned for a request it took, still as staff left it."""
 
@@ -52,7 +52,7 @@ class Replan:
     pupils: frozenset[int]  # the pupils it names and matched
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Removal:
     ledger_id: int
     ra_id: int
