@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import smtplib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, replace
 from datetime import datetime
 
@@ -47,6 +47,9 @@ from include.parent_provisioning.settings import Settings
 log = logging.getLogger(__name__)
 
 
+# Requests collect and link_children read, decide and write at a time: a task's memory is one chunk's
+# whatever the queue (link_children: about 30 MB of Python objects), for about twenty statements a chunk.
+REQUESTS_PER_CHUNK = 5000
 PLAN_REQUESTS = 200  # requests a dry run's plan lists one by one (its counts are whole)
 LISTED = 200  # leavers, parents without a current child, unjustified links: listed one by one (counts are whole)
 
@@ -106,28 +109,27 @@ def _accounts(mdl, s: Settings, st: Site, rows: list[dict]) -> dict[str, moodle_
 
 
 def collect(wp, mdl, s: Settings, site: dict, run_id: str, request_ids: Sequence[int], dry_run: bool) -> dict:
-    """The approved requests this cycle takes, and which of them need a new Moodle account."""
+    """The approved requests this cycle takes, and which of them need a new Moodle account: read,
+    decided and written REQUESTS_PER_CHUNK at a time (an outcome is its own row, upserted)."""
     st = Site.from_dict(site)
-    batch = wordpress.approved_requests(wp, s, request_ids)
+    queue = wordpress.approved_queue(wp, s, request_ids)
     auth = wordpress.auth_emails(wp, s)
-    accounts = _accounts(mdl, s, st, batch.rows)
-    needed_earlier = (
-        set()
-        if dry_run
-        else {int(o["request_id"]) for o in own_tables.run_outcomes(wp, s, run_id) if o["needs_account"]}
-    )
-    collected = [
-        collect_outcome(r, accounts.get(r.email), needed_earlier) for r in validate(batch.rows, auth, s, st, accounts)
-    ]
-    if not dry_run:
-        own_tables.write_outcomes(wp, s, run_id, collected)
-    result = {
-        "collected": len(collected),
-        "invalid": sum(1 for o in collected if o.reasons),
-        "needs_account": sum(1 for o in collected if o.needs_account),
-        "deferred": batch.deferred,
-        "asked_but_not_approved": asked_but_not_approved(request_ids, batch.rows)[:100],
-    }
+    needed_earlier = set() if dry_run else own_tables.needing_account(wp, s, run_id)
+    result = {"collected": 0, "invalid": 0, "needs_account": 0}
+    for ids in sql.chunks([rid for rid, _ in queue.requests], REQUESTS_PER_CHUNK):
+        rows = wordpress.requests_by_id(wp, s, ids)
+        accounts = _accounts(mdl, s, st, rows)
+        collected = [
+            collect_outcome(r, accounts.get(r.email), needed_earlier) for r in validate(rows, auth, s, st, accounts)
+        ]
+        if not dry_run:
+            own_tables.write_outcomes(wp, s, run_id, collected)
+        result["collected"] += len(collected)
+        result["invalid"] += sum(1 for o in collected if o.reasons)
+        result["needs_account"] += sum(1 for o in collected if o.needs_account)
+    result["deferred"] = queue.deferred
+    taken = ({"id": rid} for rid, _ in queue.requests)
+    result["asked_but_not_approved"] = asked_but_not_approved(request_ids, taken)[:100]
     log.info(
         "collected %(collected)s requests: %(invalid)s with data problems, %(needs_account)s need a "
         "new account, %(deferred)s deferred to the next cycle",
@@ -143,44 +145,65 @@ def link(wp, mdl, s: Settings, site: dict, run_id: str, request_ids: Sequence[in
     A real run takes the requests `collect` took that are still approved, as they are now; one
     staff took out of `approved` meanwhile is not linked and gets `changed_during_cycle`. A dry
     run takes the queue as it is and plans the accounts Moodle's user sync would create or
-    revive as if it had run, so that its plan is what the real run would do."""
+    revive as if it had run, so that its plan is what the real run would do.
+
+    The requests go REQUESTS_PER_CHUNK at a time, each parent's in one chunk (plan.by_parent), so that
+    a chunk decides what all of them at once would; each chunk's pupils are every pupil and namesake
+    with its children's surnames, in all of Moodle. A chunk's links are committed with their ledger
+    rows, then its outcomes: a crash leaves whole chunks, and the re-run converges as before."""
     st = Site.from_dict(site)
-    take = _dry_run_take(wp, mdl, s, site, request_ids) if dry_run else _real_run_take(wp, s, run_id)
     auth = wordpress.auth_emails(wp, s)
-    accounts = _accounts(mdl, s, st, take.rows)
-    plans = _plans(mdl, s, st, validate(take.rows, auth, s, st, accounts), accounts, take.will_create, take.will_revive)
-
-    contexts = moodle_db.ensure_user_contexts(mdl, s, st, plan.children_to_link(plans), dry_run)
-    wanted = plan.wanted_assignments(plans, contexts, st.static_context_ids)
-    added = moodle_db.ensure_role_assignments(mdl, s, st, wanted, dry_run)
-    recorded = 0 if dry_run else _record_links(mdl, s, st, plans, contexts, added, run_id)
-
-    now, statics = _now(), len(st.static_context_ids)
-    decided = [
-        link_outcome(p, run_id, now, take.needed_account, take.past.get(p.request_id, []), statics) for p in plans
-    ]
-    decided += [changed_during_cycle(rid, run_id, now) for rid in take.changed]
-    if not dry_run:
-        own_tables.write_outcomes(wp, s, run_id, decided)
-    result = _link_result(plans, decided, added, recorded)
-    if dry_run:
-        result.update(_dry_run_plan(mdl, s, plans, statics, result["role_assignments_added"]))
+    statics = len(st.static_context_ids)
+    result = dict.fromkeys(LINK_COUNTS, 0)
+    dry = _DryRunPlan() if dry_run else None
+    takes = _real_run_takes(wp, s, run_id) if dry is None else _dry_run_takes(wp, mdl, s, site, request_ids, dry)
+    for take in takes:
+        accounts = _accounts(mdl, s, st, take.rows)
+        requests = validate(take.rows, auth, s, st, accounts)
+        plans = _plans(mdl, s, st, requests, accounts, take.will_create, take.will_revive)
+        contexts = moodle_db.ensure_user_contexts(mdl, s, st, plan.children_to_link(plans), dry_run)
+        wanted = plan.wanted_assignments(plans, contexts, st.static_context_ids)
+        added = moodle_db.ensure_role_assignments(mdl, s, st, wanted, dry_run)
+        recorded = 0 if dry_run else _record_links(mdl, s, st, plans, contexts, added, run_id)
+        now = _now()
+        decided = [
+            link_outcome(p, run_id, now, take.needed_account, take.past.get(p.request_id, []), statics) for p in plans
+        ]
+        decided += [changed_during_cycle(rid, run_id, now) for rid in take.changed]
+        if not dry_run:
+            own_tables.write_outcomes(wp, s, run_id, decided)
+        for key, n in _link_result(plans, decided, added, recorded).items():
+            result[key] += n
+        if dry is not None:
+            dry.add(mdl, s, plans, statics)
+    if dry is not None:
+        result.update(dry.result(result["role_assignments_added"]))
     log.info("linking: %s", {k: v for k, v in result.items() if k not in ("plan", "replans")})
     return result
 
 
-def _real_run_take(wp, s: Settings, run_id: str) -> Take:
-    """The requests `collect` took that are still approved, as they are now, and their earlier cycles."""
-    collected = own_tables.run_outcomes(wp, s, run_id)
-    take = real_run_take(collected, wordpress.requests_by_id(wp, s, [o["request_id"] for o in collected]))
-    return replace(take, past=own_tables.history(wp, s, run_id, [int(r["id"]) for r in take.rows]))
+def _real_run_takes(wp, s: Settings, run_id: str) -> Iterator[Take]:
+    """The requests `collect` took that are still approved, as they are now, and their earlier cycles,
+    a chunk at a time."""
+    taken = wordpress.run_requests(wp, s, run_id)
+    chunks = plan.by_parent(((rid, email) for rid, _, _, email in taken), REQUESTS_PER_CHUNK)
+    needed = {rid for rid, needs, _, _ in taken if needs}
+    marked = {rid: m for rid, _, m, _ in taken if m is not None}
+    del taken
+    for ids in chunks:
+        collected = [{"request_id": r, "needs_account": r in needed, "marked_outcome": marked.get(r)} for r in ids]
+        take = real_run_take(collected, wordpress.requests_by_id(wp, s, ids))
+        yield replace(take, past=own_tables.history(wp, s, run_id, [int(r["id"]) for r in take.rows]))
 
 
-def _dry_run_take(wp, mdl, s: Settings, site: dict, request_ids: Sequence[int]) -> Take:
-    """The queue as it is, and the accounts Moodle's user sync is predicted to create or revive."""
-    rows = wordpress.approved_requests(wp, s, request_ids).rows
+def _dry_run_takes(wp, mdl, s: Settings, site: dict, request_ids: Sequence[int], dry: _DryRunPlan) -> Iterator[Take]:
+    """The queue as it is, a chunk at a time, and the accounts Moodle's user sync is predicted to create or revive."""
+    queue = wordpress.approved_queue(wp, s, request_ids)
+    dry.listed = [rid for rid, _ in queue.requests[:PLAN_REQUESTS]]
     simulation, _, _ = user_sync.forecast(wp, mdl, s, site)
-    return Take(rows, will_create=simulation.created, will_revive=simulation.revived)
+    for ids in plan.by_parent(queue.requests, REQUESTS_PER_CHUNK):
+        rows = [r for r in wordpress.requests_by_id(wp, s, ids) if r["status"] == "approved"]
+        yield Take(rows, will_create=simulation.created, will_revive=simulation.revived)
 
 
 def _record_links(mdl, s: Settings, st: Site, plans: list[plan.RequestPlan], contexts, added, run_id: str) -> int:
@@ -195,6 +218,11 @@ def _record_links(mdl, s: Settings, st: Site, plans: list[plan.RequestPlan], con
     return recorded
 
 
+LINK_COUNTS = (
+    "provisioned", "not_provisioned", "children_linked", "role_assignments_added", "links_recorded", "new_accounts",
+)  # fmt: skip
+
+
 def _link_result(plans: list[plan.RequestPlan], decided: list[Outcome], added: list, recorded: int) -> dict:
     return {
         "provisioned": sum(1 for o in decided if o.outcome == "provisioned"),
@@ -206,20 +234,39 @@ def _link_result(plans: list[plan.RequestPlan], decided: list[Outcome], added: l
     }
 
 
-def _dry_run_plan(mdl, s: Settings, plans: list[plan.RequestPlan], statics: int, added: int) -> dict:
-    """What a dry run adds to link's result: the accounts and links the sync's new accounts bring,
-    each request's plan, and, for the dry run's unlink_children, what the real run's outcomes would tell it."""
-    relinked = moodle_db.ledger_requests(mdl, s, [p.request_id for p in plans])
-    return {
-        "new_accounts": sum(1 for p in plans if p.account in (plan.CREATED_BY_SYNC, plan.REVIVED_BY_SYNC)),
-        "role_assignments_added": added + plan.new_links_for_new_accounts(plans, statics),
-        "plan": {p.request_id: plan.describe(p) for p in plans[:PLAN_REQUESTS]},
-        "replans": {
-            p.request_id: {"parent": p.parent_id, "pupils": [link.pupil for link in p.links]}
-            for p in plans
-            if p.request_id in relinked
-        },
-    }
+class _DryRunPlan:
+    """What a dry run adds to link's result, gathered chunk by chunk: the accounts and links the sync's
+    new accounts bring, the plan of each of the queue's first PLAN_REQUESTS requests, and, for the dry
+    run's unlink_children, what the real run's outcomes would tell it."""
+
+    def __init__(self):
+        self.listed: list[int] = []  # the queue's first requests, in its order
+        self.new_accounts = 0
+        self.new_links = 0
+        self.plan: dict[int, dict] = {}
+        self.replans: dict[int, dict] = {}
+
+    def add(self, mdl, s: Settings, plans: list[plan.RequestPlan], statics: int) -> None:
+        relinked = moodle_db.ledger_requests(mdl, s, [p.request_id for p in plans])
+        listed = set(self.listed)
+        self.new_accounts += sum(1 for p in plans if p.account in (plan.CREATED_BY_SYNC, plan.REVIVED_BY_SYNC))
+        self.new_links += plan.new_links_for_new_accounts(plans, statics)
+        self.plan.update({p.request_id: plan.describe(p) for p in plans if p.request_id in listed})
+        self.replans.update(
+            {
+                p.request_id: {"parent": p.parent_id, "pupils": [link.pupil for link in p.links]}
+                for p in plans
+                if p.request_id in relinked
+            }
+        )
+
+    def result(self, added: int) -> dict:
+        return {
+            "new_accounts": self.new_accounts,
+            "role_assignments_added": added + self.new_links,
+            "plan": {rid: self.plan[rid] for rid in self.listed if rid in self.plan},
+            "replans": self.replans,
+        }
 
 
 class UnlinkRefused(RuntimeError):

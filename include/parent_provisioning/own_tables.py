@@ -218,6 +218,17 @@ def run_outcomes(conn, s: Settings, run_id: str) -> list[dict]:
         )
 
 
+def needing_account(conn, s: Settings, run_id: str) -> set[int]:
+    """The requests this run found needing a new Moodle account."""
+    with sql.cursor(conn) as cur:
+        return {
+            int(rid)
+            for (rid,) in sql.rows(
+                cur, f"SELECT request_id FROM `{s.outcomes_table}` WHERE run_id = %s AND needs_account = 1", (run_id,)
+            )
+        }
+
+
 def note_parent_emailed(cur, s: Settings, run_id: str, request_id: int, template_key: str) -> None:
     """This run emailed this request's parent: a retry of the run does not again."""
     cur.execute(

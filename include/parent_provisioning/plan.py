@@ -13,7 +13,7 @@ from typing import NamedTuple
 from include.parent_provisioning.matching import PupilIndex
 from include.parent_provisioning.moodle_db import Account, Link
 from include.parent_provisioning.reasons import Reason
-from include.parent_provisioning.requests import Request, from_row
+from include.parent_provisioning.requests import Request, from_row, normalise_email
 
 # A request with one of these cannot be provisioned whatever its children: they are not matched.
 PARENT_UNUSABLE = ("invalid_email", "email_not_a_moodle_username", "no_auth_row", "account_other_auth")
@@ -50,6 +50,26 @@ def validate(
             request.reasons.append(Reason("account_other_auth", auth=account.auth))
         requests.append(request)
     return requests
+
+
+def by_parent(requests: Iterable[tuple[int, str | None]], size: int) -> list[list[int]]:
+    """Request ids (from (id, parent email) pairs) in chunks of at most `size`, or one parent's
+    requests when they are more: each parent's requests in one chunk, parents in the order first met.
+    Everything plans share across requests is one parent's (the account, its role assignments, the
+    accounts Moodle's sync creates), so planning chunk by chunk decides what planning all at once does."""
+    parents: dict[str, list[int]] = {}
+    for request_id, email in requests:
+        parents.setdefault(normalise_email(email), []).append(request_id)
+    chunks: list[list[int]] = []
+    chunk: list[int] = []
+    for ids in parents.values():
+        if chunk and len(chunk) + len(ids) > size:
+            chunks.append(chunk)
+            chunk = []
+        chunk += ids
+    if chunk:
+        chunks.append(chunk)
+    return chunks
 
 
 def parent_unusable(request: Request) -> bool:

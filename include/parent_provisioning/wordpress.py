@@ -52,26 +52,45 @@ def append_line(cur, s: Settings, request_id: int, line: str, updated_at: dateti
 
 
 @dataclass(frozen=True)
-class Batch:
-    rows: list[dict]
+class Queue:
+    requests: list[tuple[int, str | None]]  # (id, parent_email as stored), oldest first
     deferred: int
 
 
-def approved_requests(conn, s: Settings, request_ids: Sequence[int]) -> Batch:
-    """The oldest approved requests (only the asked-for ones, if any), at most the cap."""
+def approved_queue(conn, s: Settings, request_ids: Sequence[int]) -> Queue:
+    """The oldest approved requests (only the asked-for ones, if any), at most the cap: their ids
+    and emails, the rest of each row read later a chunk at a time (requests_by_id)."""
     where, params = "status = 'approved'", []
     if request_ids:
         where += f" AND id IN ({sql.marks(len(request_ids))})"
         params = list(request_ids)
     with sql.cursor(conn) as cur:
         total = sql.rows(cur, f"SELECT COUNT(*) FROM `{s.requests_table}` WHERE {where}", params)[0][0]
-        batch = sql.dict_rows(
-            cur,
-            f"SELECT {REQUEST_COLUMNS} FROM `{s.requests_table}` WHERE {where}"
-            " ORDER BY COALESCE(date_approved, date_created), id LIMIT %s",
-            (*params, s.max_requests_per_cycle),
-        )
-    return Batch(rows=batch, deferred=int(total) - len(batch))
+        queue = [
+            (int(rid), email)
+            for rid, email in sql.rows(
+                cur,
+                f"SELECT id, parent_email FROM `{s.requests_table}` WHERE {where}"
+                " ORDER BY COALESCE(date_approved, date_created), id LIMIT %s",
+                (*params, s.max_requests_per_cycle),
+            )
+        ]
+    return Queue(requests=queue, deferred=int(total) - len(queue))
+
+
+def run_requests(conn, s: Settings, run_id: str) -> list[tuple[int, bool, str | None, str | None]]:
+    """The requests this run took (its outcome rows): (id, needs_account, marked_outcome, the
+    request's parent_email now, None once the request is deleted), by id."""
+    with sql.cursor(conn) as cur:
+        return [
+            (int(rid), bool(needs), marked, email)
+            for rid, needs, marked, email in sql.rows(
+                cur,
+                f"SELECT o.request_id, o.needs_account, o.marked_outcome, r.parent_email FROM `{s.outcomes_table}` o"
+                f" LEFT JOIN `{s.requests_table}` r ON r.id = o.request_id WHERE o.run_id = %s ORDER BY o.request_id",
+                (run_id,),
+            )
+        ]
 
 
 def requests_by_id(conn, s: Settings, ids: Sequence[int]) -> list[dict]:

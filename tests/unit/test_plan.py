@@ -206,3 +206,11 @@ def test_a_dry_run_wants_the_user_context_it_would_make():
 def test_a_parent_kept_back_by_their_account_is_given_no_link():
     plans = plan.plan_requests([request(("Amy", "Lee", "7RB"))], {EMAIL: account(suspended=True)}, index())
     assert plan.children_to_link(plans) == set() and plan.wanted_assignments(plans, {}, (1,)) == set()
+
+
+def test_requests_go_in_chunks_with_each_parents_requests_together():
+    requests = [(1, "a@x.org"), (2, "b@x.org"), (3, " A@X.org"), (4, "c@x.org"), (5, None), (6, "b@x.org"), (7, "")]
+    assert plan.by_parent(requests, 3) == [[1, 3], [2, 6, 4], [5, 7]]
+    assert plan.by_parent(requests, 1) == [[1, 3], [2, 6], [4], [5, 7]]  # a parent's requests are never split
+    assert plan.by_parent(requests, 100) == [[1, 3, 2, 6, 4, 5, 7]]
+    assert plan.by_parent([], 5) == []
