@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 # Requests collect and link_children read, decide and write at a time: a task's memory is one chunk's
 # whatever the queue (link_children: about 30 MB of Python objects), for about twenty statements a chunk.
 REQUESTS_PER_CHUNK = 5000
+LINKS_PER_BATCH = 10000  # ledger rows unlink_children judges at a time (more when one parent's run past it)
 PLAN_REQUESTS = 200  # requests a dry run's plan lists one by one (its counts are whole)
 LISTED = 200  # leavers, parents without a current child, unjustified links: listed one by one (counts are whole)
 
@@ -280,53 +281,51 @@ def unlink_links(
     Moodle transaction with their ledger rows; list the leavers. Refused, having written nothing,
     when it would remove more than max_unlinks_per_cycle links and the run does not allow it.
     A real run reads what link_children planned from this run's outcomes; a dry run gets it
-    from link_children's result (dry_replans), as nothing was written."""
+    from link_children's result (dry_replans), as nothing was written. The ledger is read as one
+    statement, streamed, and judged a batch of whole parents at a time (unlink.Tally)."""
     st = Site.from_dict(site)
-    rows = moodle_db.active_links(mdl, s, st) if not dry_run or moodle_db.links_table_exists(mdl, s) else []
-    states = wordpress.request_states(wp, s, {r.request_id for r in rows})
-    if dry_run:
-        replans = {
-            int(rid): unlink.Replan(p["parent"], frozenset(p["pupils"])) for rid, p in (dry_replans or {}).items()
-        }
-    else:
-        replans = _replans(wp, s, run_id, {rid: digest for rid, (_, digest) in states.items()})
-    statuses = {rid: status for rid, (status, _) in states.items()}
-    decision = unlink.decide(rows, statuses, replans, st.static_context_ids, s.unlink_leavers)
-    result = _unlink_result(decision, len(rows), s)
-    if len(decision.deletions) > s.max_unlinks_per_cycle:
+    tally = unlink.Tally(LISTED)
+    if not dry_run or moodle_db.links_table_exists(mdl, s):
+        dry = {int(rid): unlink.Replan(p["parent"], frozenset(p["pupils"])) for rid, p in (dry_replans or {}).items()}
+        for rows in moodle_db.active_links(mdl, s, st, LINKS_PER_BATCH):
+            states = wordpress.request_states(wp, s, {r.request_id for r in rows})
+            replans = dry if dry_run else _replans(wp, s, run_id, {rid: digest for rid, (_, digest) in states.items()})
+            statuses = {rid: status for rid, (status, _) in states.items()}
+            tally.add(rows, unlink.decide(rows, statuses, replans, st.static_context_ids, s.unlink_leavers))
+    result = _unlink_result(tally, s)
+    if len(tally.deletions) > s.max_unlinks_per_cycle:
         result["over_limit"] = True
         if not allowed and not dry_run:
-            raise UnlinkRefused(_refusal(result, len(rows), s.max_unlinks_per_cycle))
+            raise UnlinkRefused(_refusal(result, tally.rows, s.max_unlinks_per_cycle))
     if not dry_run:
-        result["unlinked"] = moodle_db.remove_links(mdl, s, st, decision.removals, run_id)
+        result["unlinked"] = moodle_db.remove_links(mdl, s, st, tally.removals, run_id)
     log.info("unlinking: %s", {k: v for k, v in result.items() if k not in ("leavers", "parents_without_child")})
     return result
 
 
 def _replans(wp, s: Settings, run_id: str, digests: dict[int, str]) -> dict[int, unlink.Replan]:
-    """What this run's link_children planned, from its outcomes, for the requests still as it read them."""
+    """What this run's link_children planned, from its outcomes, for these requests (digests: each one's
+    now) still as it read them."""
     outcomes = [
         {**o, "linked_children": json.loads(o["linked_children"] or "[]")}
-        for o in own_tables.run_outcomes(wp, s, run_id)
+        for o in own_tables.run_outcomes(wp, s, run_id, digests)
     ]
     return unlink.replans_from_outcomes(outcomes, digests)
 
 
-def _unlink_result(decision: unlink.Decision, held: int, s: Settings) -> dict:
+def _unlink_result(tally: unlink.Tally, s: Settings) -> dict:
     return {
-        "links_held": held,
-        "unlinked": len(decision.deletions),
-        "unlinked_by_reason": decision.counts(),
-        "released_hand_made": sum(1 for r in decision.removals if not r.delete and r.reason != unlink.GONE),
-        "removed_in_moodle": sum(1 for r in decision.removals if r.reason == unlink.GONE),
-        "held_by_another_request": len(decision.held),
+        "links_held": tally.rows,
+        "unlinked": len(tally.deletions),
+        "unlinked_by_reason": tally.counts(),
+        "released_hand_made": sum(1 for r in tally.removals if not r.delete and r.reason != unlink.GONE),
+        "removed_in_moodle": sum(1 for r in tally.removals if r.reason == unlink.GONE),
+        "held_by_another_request": tally.held,
         "limit": s.max_unlinks_per_cycle,
-        "leaver_links": len(decision.leavers),
+        "leaver_links": tally.leavers,
         "leavers_unlinked": s.unlink_leavers,
-        "leavers": [
-            {"request_id": r.request_id, "parent": r.parent, "child": r.child} for r in decision.leavers[:LISTED]
-        ],
-        "parents_without_child": {str(p): ids for p, ids in list(decision.parents_without_child.items())[:LISTED]},
+        "leavers": [{"request_id": r.request_id, "parent": r.parent, "child": r.child} for r in tally.listed_leavers],
+        "parents_without_child": {str(p): ids for p, ids in tally.parents_without_child.items()},
     }
 
 

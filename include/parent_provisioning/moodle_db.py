@@ -626,33 +626,34 @@ def _is_pupil_sql(s: Settings, site: Site, alias: str) -> tuple[str, tuple]:
     )
 
 
-def active_links(conn, s: Settings, site: Site) -> list[LedgerRow]:
+def active_links(conn, s: Settings, site: Site, batch: int) -> Iterator[list[LedgerRow]]:
     """Every link the ledger holds (not removed), with whether its role assignment is still there
-    exactly as recorded and whether its child is still a pupil: one statement."""
+    exactly as recorded and whether its child is still a pupil: one statement, streamed in batches
+    of about `batch` rows by parent, each parent's rows (and so each role assignment's) in one batch."""
     is_pupil, params = _is_pupil_sql(s, site, "u")
-    with sql.cursor(conn) as cur:
-        return [
-            LedgerRow(
-                int(i),
-                int(rid),
-                int(parent),
-                None if child is None else int(child),
-                int(ctx),
-                int(ra),
-                origin,
-                bool(present),
-                bool(pupil),
+    rows: list[LedgerRow] = []
+    for part in sql.streamed(
+        conn,
+        f"SELECT l.id, l.request_id, l.parent_userid, l.child_userid, l.contextid, l.ra_id, l.origin,"
+        f" ra.id IS NOT NULL, l.child_userid IS NULL OR COALESCE({is_pupil}, 0)"
+        f" FROM `{s.links_table}` l LEFT JOIN `{s.mdl('role_assignments')}` ra ON ra.id = l.ra_id"
+        " AND ra.userid = l.parent_userid AND ra.contextid = l.contextid AND ra.roleid = l.roleid"
+        f" LEFT JOIN `{s.mdl('user')}` u ON u.id = l.child_userid WHERE l.removed_at IS NULL"
+        " ORDER BY l.parent_userid, l.id",
+        params,
+    ):
+        for i, rid, parent, child, ctx, ra, origin, present, pupil in part:
+            if len(rows) >= batch and int(parent) != rows[-1].parent:
+                yield rows
+                rows = []
+            rows.append(
+                LedgerRow(
+                    int(i), int(rid), int(parent), None if child is None else int(child), int(ctx), int(ra),
+                    origin, bool(present), bool(pupil),
+                )
             )  # fmt: skip
-            for i, rid, parent, child, ctx, ra, origin, present, pupil in sql.rows(
-                cur,
-                f"SELECT l.id, l.request_id, l.parent_userid, l.child_userid, l.contextid, l.ra_id, l.origin,"
-                f" ra.id IS NOT NULL, l.child_userid IS NULL OR COALESCE({is_pupil}, 0)"
-                f" FROM `{s.links_table}` l LEFT JOIN `{s.mdl('role_assignments')}` ra ON ra.id = l.ra_id"
-                " AND ra.userid = l.parent_userid AND ra.contextid = l.contextid AND ra.roleid = l.roleid"
-                f" LEFT JOIN `{s.mdl('user')}` u ON u.id = l.child_userid WHERE l.removed_at IS NULL ORDER BY l.id",
-                params,
-            )
-        ]
+    if rows:
+        yield rows
 
 
 def remove_links(conn, s: Settings, site: Site, removals, run_id: str) -> int:

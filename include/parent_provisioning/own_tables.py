@@ -206,16 +206,24 @@ def write_outcomes(conn, s: Settings, run_id: str, outcomes: Iterable[Outcome]) 
         conn.commit()
 
 
-def run_outcomes(conn, s: Settings, run_id: str) -> list[dict]:
+RUN_OUTCOME_COLUMNS = (
+    "request_id, outcome, needs_account, reasons, reason_key, parent_userid, linked_children, attempt,"
+    " needs_attention, marked_outcome, fingerprint, parent_emailed"
+)
+
+
+def run_outcomes(conn, s: Settings, run_id: str, request_ids: Iterable[int] | None = None) -> list[dict]:
+    """This run's outcome rows, by request id; request_ids: only theirs."""
+    query = f"SELECT {RUN_OUTCOME_COLUMNS} FROM `{s.outcomes_table}` WHERE run_id = %s"
     with sql.cursor(conn) as cur:
-        return sql.dict_rows(
-            cur,
-            f"SELECT request_id, outcome, needs_account, reasons, reason_key, parent_userid, linked_children,"
-            f" attempt, needs_attention, marked_outcome, fingerprint, parent_emailed FROM `{s.outcomes_table}`"
-            " WHERE run_id = %s"
-            " ORDER BY request_id",
-            (run_id,),
-        )
+        if request_ids is None:
+            return sql.dict_rows(cur, f"{query} ORDER BY request_id", (run_id,))
+        found: list[dict] = []
+        for part in sql.chunks(sorted(set(request_ids))):
+            found += sql.dict_rows(
+                cur, f"{query} AND request_id IN ({sql.marks(len(part))}) ORDER BY request_id", (run_id, *part)
+            )
+        return found
 
 
 def needing_account(conn, s: Settings, run_id: str) -> set[int]:

@@ -59,6 +59,21 @@ def rows(cur, sql: str, params: Sequence = ()) -> list[tuple]:
     return list(cur.fetchall())
 
 
+def streamed(conn, sql: str, params: Sequence = (), size: int = CHUNK) -> Iterator[list[tuple]]:
+    """The rows of one statement, `size` at a time, read from the server as they are used, never all
+    held (an unbuffered cursor: the connection runs nothing else until every row is read or the
+    iterator is closed)."""
+    from MySQLdb.cursors import SSCursor  # the MySQL provider's driver (mysqlclient)
+
+    cur = conn.cursor(SSCursor)
+    try:
+        cur.execute(sql, params)
+        while batch := cur.fetchmany(size):
+            yield list(batch)
+    finally:
+        cur.close()
+
+
 def dict_rows(cur, sql: str, params: Sequence = ()) -> list[dict]:
     cur.execute(sql, params)
     cols = [d[0] for d in cur.description]

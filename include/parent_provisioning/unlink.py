@@ -17,7 +17,8 @@ deleted. While another request's row still justifies it, it stays, and so do the
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+import heapq
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from include.parent_provisioning.moodle_db import LedgerRow
@@ -141,6 +142,47 @@ def decide(
         ids = sorted({r.request_id for r in present if r.parent == parent and statuses.get(r.request_id) in LIVE})
         decision.parents_without_child[parent] = ids
     return decision
+
+
+@dataclass
+class Tally:
+    """`decide`'s decisions over batches of the ledger, merged into what one decision over the whole
+    ledger says, when each batch holds all the rows of its parents (as a role assignment is one
+    parent's, so are all its rows): every removal, the counts, and the first `listed` leavers and
+    parents without a current child, in decide's order."""
+
+    listed: int
+    rows: int = 0  # ledger rows judged
+    removals: list[Removal] = field(default_factory=list)
+    held: int = 0
+    leavers: int = 0
+    first_leavers: list[tuple[tuple[int, int], LedgerRow]] = field(default_factory=list)
+    parents_without_child: dict[int, list[int]] = field(default_factory=dict)
+
+    def add(self, rows: Sequence[LedgerRow], decision: Decision) -> None:
+        self.rows += len(rows)
+        self.removals += decision.removals
+        self.held += len(decision.held)
+        self.leavers += len(decision.leavers)
+        # decide lists a leaver by its role assignment's first ledger row, then by its own
+        first: dict[int, int] = {}
+        for r in rows:
+            first[r.ra_id] = min(first.get(r.ra_id, r.id), r.id)
+        keyed = [((first[r.ra_id], r.id), r) for r in decision.leavers]
+        self.first_leavers = heapq.nsmallest(self.listed, self.first_leavers + keyed, key=lambda x: x[0])
+        merged = sorted({**self.parents_without_child, **decision.parents_without_child}.items())
+        self.parents_without_child = dict(merged[: self.listed])
+
+    @property
+    def listed_leavers(self) -> list[LedgerRow]:
+        return [r for _, r in self.first_leavers]
+
+    @property
+    def deletions(self) -> list[int]:
+        return Decision(removals=self.removals).deletions
+
+    def counts(self) -> dict[str, int]:
+        return Decision(removals=self.removals).counts()
 
 
 def replans_from_outcomes(outcomes: Iterable[Mapping], current: Mapping[int, str]) -> dict[int, Replan]:

@@ -108,3 +108,44 @@ def test_only_outcomes_this_run_planned_and_still_as_it_read_them_are_replans():
     ]  # fmt: skip
     got = replans_from_outcomes(outcomes, {7: "a", 8: "changed", 9: "c", 10: "d", 11: "e"})
     assert got == {7: Replan(PARENT, frozenset({AMY})), 11: Replan(None, frozenset())}
+
+
+def test_a_ledger_judged_in_batches_of_whole_parents_decides_what_one_pass_would():
+    """unlink_children streams the ledger by parent and merges each batch's decision (Tally): the
+    same removals, counts, and first leavers and parents without a child, in the same order."""
+    import random
+
+    from include.parent_provisioning.unlink import Tally
+
+    rng = random.Random(5)
+    rows, ras = [], {}
+    for id_ in range(1, 400):
+        parent = rng.randrange(100, 200)
+        child = rng.choice([None, *range(10, 30)])
+        context = STATIC if child is None else 500 + child
+        ra = ras.setdefault((parent, context), 1000 + len(ras))  # one role assignment per (parent, context)
+        rows.append(
+            row(id_, rng.randrange(1, 60), child=child, context=context, ra=ra, origin=rng.choice(["made", "found"]),
+                present=rng.random() > 0.1, pupil=rng.random() > 0.5, parent=parent)
+        )  # fmt: skip
+    statuses = {rid: rng.choice(["approved", "provisioned", "provisioned", "rejected"]) for rid in range(1, 55)}
+    replans = {rid: Replan(rng.choice([None, 100, 101]), frozenset({10, 11, 12})) for rid in range(1, 60, 7)}
+    whole = decide(rows, statuses, replans, (STATIC,), False)
+    for listed in (3, 1000):
+        for size in (1, 7, 50, 1000):
+            tally, batch = Tally(listed), []
+            for r in sorted(rows, key=lambda r: (r.parent, r.id)):  # as moodle_db.active_links streams them
+                if len(batch) >= size and r.parent != batch[-1].parent:
+                    tally.add(batch, decide(batch, statuses, replans, (STATIC,), False))
+                    batch = []
+                batch.append(r)
+            tally.add(batch, decide(batch, statuses, replans, (STATIC,), False))
+            assert tally.rows == len(rows)
+            assert sorted(tally.removals, key=lambda r: r.ledger_id) == sorted(
+                whole.removals, key=lambda r: r.ledger_id
+            )
+            assert tally.deletions == whole.deletions and tally.counts() == whole.counts()
+            assert tally.held == len(whole.held) and tally.leavers == len(whole.leavers)
+            assert tally.listed_leavers == whole.leavers[:listed]
+            assert list(tally.parents_without_child.items()) == list(whole.parents_without_child.items())[:listed]
+    assert whole.removals and whole.held and len(whole.leavers) > 3 and len(whole.parents_without_child) > 3
