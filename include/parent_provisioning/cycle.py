@@ -28,7 +28,7 @@ from include.parent_provisioning import (
     user_sync,
     wordpress,
 )
-from include.parent_provisioning.matching import PupilIndex
+from include.parent_provisioning.matching import PupilIndex, named_as
 from include.parent_provisioning.moodle_db import Site
 from include.parent_provisioning.outcomes import (
     Outcome,
@@ -346,10 +346,12 @@ def _plans(mdl, s: Settings, st: Site, requests: list[Request], accounts, will_c
 
 
 def _pupil_index(mdl, s: Settings, st: Site, requests: list[Request]) -> PupilIndex:
-    """The pupils with the surnames of the children the requests name, and their namesakes."""
-    surnames = {c.surname for r in requests if not plan.parent_unusable(r) for c in r.children}
-    pupils = moodle_db.find_pupils(mdl, s, st, surnames)
-    namesakes = moodle_db.find_namesakes(mdl, s, surnames, {p.id for p in pupils})
+    """The pupils with the names of the children the requests name, and their namesakes: every one in
+    Moodle (the database finds them by surname; only those with a child's whole name are kept)."""
+    children = [c for r in requests if not plan.parent_unusable(r) for c in r.children]
+    surnames, keep = {c.surname for c in children}, named_as(children, s.match_by)
+    pupils = moodle_db.find_pupils(mdl, s, st, surnames, keep)
+    namesakes = moodle_db.find_namesakes(mdl, s, surnames, {p.id for p in pupils}, keep)
     return PupilIndex(pupils, s.match_by, namesakes)
 
 

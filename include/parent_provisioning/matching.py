@@ -14,7 +14,7 @@ requesting parent's own account is no namesake of their child (a father and son 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -28,6 +28,21 @@ class Pupil:
     first_name: str
     surname: str
     tutor_group: str
+
+
+def name_key(match_by: str, first: str, surname: str, group: str) -> tuple:
+    """What matching compares: the folded names, and the tutor group under name_and_tutor_group."""
+    if match_by == "name_only":
+        return fold(first), fold(surname)
+    return fold(first), fold(surname), fold_group(group)
+
+
+def named_as(children: Iterable[Child], match_by: str) -> Callable[[Pupil], bool]:
+    """Whether an account has the name (and group) of one of these children: the only accounts their
+    matches look at, candidates and namesakes alike. A few thousand requests' surnames bring most of a
+    big school's accounts; this keeps the few that count."""
+    wanted = {name_key(match_by, c.first_name, c.surname, c.tutor_group) for c in children}
+    return lambda p: name_key(match_by, p.first_name, p.surname, p.tutor_group) in wanted
 
 
 class Match(NamedTuple):
@@ -51,9 +66,7 @@ class PupilIndex:
             self._others[self._key(other.first_name, other.surname, other.tutor_group)].add(other.id)
 
     def _key(self, first: str, surname: str, group: str) -> tuple:
-        if self.match_by == "name_only":
-            return fold(first), fold(surname)
-        return fold(first), fold(surname), fold_group(group)
+        return name_key(self.match_by, first, surname, group)
 
     def match(self, child: Child, parent_id: int | None = None) -> Match:
         """The pupil for exactly one match and no namesake, else None and the reason.

@@ -10,7 +10,7 @@ insert: `role_assignments` and `cache_flags` have no unique index.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -184,6 +184,17 @@ def _rows_in(cur, query: str, values: Sequence, params: Sequence = (), then: str
         yield from sql.rows(cur, f"{query} ({sql.marks(len(part))}){then}", (*params, *part))
 
 
+def _streamed_in(conn, query: str, values: Sequence, params: Sequence = ()) -> Iterator[tuple]:
+    """_rows_in for results too big to hold: each chunk's rows streamed (sql.streamed), one statement per
+    chunk of values; the connection runs nothing else until they are read."""
+    for part in sql.chunks(values):
+        for rows in sql.streamed(conn, f"{query} ({sql.marks(len(part))})", (*params, *part)):
+            yield from rows
+
+
+Keep = Callable[[Pupil], bool] | None  # which accounts to keep of those read
+
+
 def find_accounts(conn, s: Settings, site: Site, usernames: Iterable[str]) -> dict[str, Account]:
     """Not-deleted accounts on the local host whose username is one of these."""
     with sql.cursor(conn) as cur:
@@ -258,8 +269,9 @@ def usernames_taken(conn, s: Settings, site: Site, usernames: Iterable[str]) -> 
         ]
 
 
-def find_pupils(conn, s: Settings, site: Site, surnames: Iterable[str]) -> list[Pupil]:
-    """Active pupils with one of these surnames (the collation ignores case and accents)."""
+def find_pupils(conn, s: Settings, site: Site, surnames: Iterable[str], keep: Keep = None) -> list[Pupil]:
+    """Active pupils with one of these surnames (the collation ignores case and accents); keep: only
+    those it keeps, the others never held (the rows are streamed)."""
     names = sorted({n.strip() for n in surnames if n.strip()})
     pf = s.pupil_filter
     u = s.mdl("user")
@@ -283,30 +295,32 @@ def find_pupils(conn, s: Settings, site: Site, surnames: Iterable[str]) -> list[
         " WHERE u.deleted = 0 AND u.suspended = 0 AND u.auth NOT IN ('db', 'nologin')"
         f" AND u.mnethostid = %s{where} AND u.lastname IN"
     )
-    with sql.cursor(conn) as cur:
-        pupils = {
-            int(uid): Pupil(int(uid), first, last, dept or "")
-            for uid, first, last, dept in _rows_in(cur, query, names, (*join_params, site.mnethost_id, *where_params))
-        }
+    pupils: dict[int, Pupil] = {}
+    for uid, first, last, dept in _streamed_in(conn, query, names, (*join_params, site.mnethost_id, *where_params)):
+        pupil = Pupil(int(uid), first, last, dept or "")
+        if keep is None or keep(pupil):
+            pupils[pupil.id] = pupil
     return list(pupils.values())
 
 
-def find_namesakes(conn, s: Settings, surnames: Iterable[str], pupil_ids: Iterable[int]) -> list[Pupil]:
+def find_namesakes(
+    conn, s: Settings, surnames: Iterable[str], pupil_ids: Iterable[int], keep: Keep = None
+) -> list[Pupil]:
     """Every other account, on any host, not deleted, with one of these surnames: suspended pupils,
     staff, parents, accounts outside the pupil filter. Not candidates, but each may be the child a
-    request means, which makes its only candidate namesake a guess (see matching)."""
+    request means, which makes its only candidate namesake a guess (see matching). keep: as find_pupils."""
     names = sorted({n.strip() for n in surnames if n.strip()})
     candidates = set(pupil_ids)
-    with sql.cursor(conn) as cur:
-        return [
-            Pupil(int(uid), first, last, dept or "")
-            for uid, first, last, dept in _rows_in(
-                cur,
-                f"SELECT id, firstname, lastname, department FROM `{s.mdl('user')}` WHERE deleted = 0 AND lastname IN",
-                names,
-            )
-            if int(uid) not in candidates
-        ]
+    found = (
+        Pupil(int(uid), first, last, dept or "")
+        for uid, first, last, dept in _streamed_in(
+            conn,
+            f"SELECT id, firstname, lastname, department FROM `{s.mdl('user')}` WHERE deleted = 0 AND lastname IN",
+            names,
+        )
+        if int(uid) not in candidates
+    )
+    return [p for p in found if keep is None or keep(p)]
 
 
 def ensure_user_contexts(

@@ -3,7 +3,7 @@ links; none, several, or one with a namesake never does. No database."""
 
 from __future__ import annotations
 
-from include.parent_provisioning.matching import Pupil, PupilIndex
+from include.parent_provisioning.matching import Pupil, PupilIndex, named_as
 from include.parent_provisioning.requests import Child
 
 AMY = Pupil(101, "Amy", "Lee", "7RB")
@@ -52,3 +52,18 @@ def test_a_suspended_or_non_pupil_account_of_the_same_name_means_the_child_is_ne
 def test_a_child_named_as_no_pupil_is_not_found_even_when_another_account_has_the_name():
     match = PupilIndex([], "name_and_tutor_group", [Pupil(7, "Amy", "Lee", "7RB")]).match(child())
     assert match.reason.code == "child_not_found"
+
+
+def test_the_accounts_named_as_the_children_are_all_their_matches_look_at():
+    """A chunk's surnames bring most of a big school: only the accounts with a child's name are kept."""
+    pupils = [AMY, Pupil(102, "Amy", "Lee", "7RB"), Pupil(103, "Bob", "Lee", "7RB"), Pupil(104, "Cy", "Lee", "8X")]
+    others = [Pupil(7, "Cy", "Lee", "8X"), Pupil(8, "Dee", "Lee", "9Y"), Pupil(9, "Zed", "Lee", "7RB")]
+    children = [child(), child("Bob"), child("CY ", group="8x"), child("Dee", group="9Y"), child("Eve")]
+    for match_by in ("name_and_tutor_group", "name_only"):
+        keep = named_as(children, match_by)
+        whole = PupilIndex(pupils, match_by, others)
+        kept = PupilIndex([p for p in pupils if keep(p)], match_by, [p for p in others if keep(p)])
+        assert [kept.match(c) for c in children] == [whole.match(c) for c in children]
+        assert {p.id for p in pupils + others if keep(p)} == {101, 102, 103, 104, 7, 8}  # not Zed
+    assert not named_as([child("Bob")], "name_and_tutor_group")(Pupil(5, "Bob", "Lee", "8X"))
+    assert named_as([child("Bob")], "name_only")(Pupil(5, "Bob", "Lee", "8X"))
