@@ -51,7 +51,7 @@ class Settings:
     modifier_user_id: int = 2
     match_by: str = "name_and_tutor_group"
     pupil_filter: PupilFilter = field(default_factory=PupilFilter)
-    max_requests_per_cycle: int = 5000
+    max_requests_per_cycle: int = 100_000  # measured: make bench-big, README "A multi-academy trust"
     moodle_task_timeout_s: int = 1800
     max_suspensions_per_cycle: int = 50
     max_suspension_fraction: float = 0.05
