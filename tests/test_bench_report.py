@@ -70,7 +70,10 @@ def test_a_missed_target_is_shown_as_not_met():
     assert "| end state correct at every size | every size | 100: ok, 10,000: WRONG | **no**: " in text
     parse = "| DAG files parse, all together (`airflow dags report`, median of 5) | < 0.25 s |"
     assert f"{parse} 0.300 s | **no**: " in text
-    assert "| XCom: ids and counts only | no name or email; small | 1,000 bytes; no name or email | yes |" in text
+    assert (
+        "| XCom: ids and counts only (at 10,000) | no name or email; small | 1,000 bytes; no name or email | yes |"
+        in text
+    )
 
 
 def test_a_name_or_email_in_xcom_misses_its_target_and_is_counted_not_shown():
@@ -86,7 +89,10 @@ def test_a_name_or_email_in_xcom_misses_its_target_and_is_counted_not_shown():
         ("date", "cpu", "memory", "os", "python", "mariadb", "airflow", "mysql_provider", "ssh_provider"), "x"
     )
     text = report.render({"machine": machine, "sizes": [run], "parse": {"median": None}, "total_seconds": 1.0})
-    assert "| XCom: ids and counts only | no name or email; small | 1,000 bytes; 1 names or emails | **no**" in text
+    assert (
+        "| XCom: ids and counts only (at 10,000) | no name or email; small | 1,000 bytes; 1 names or emails | **no**"
+        in text
+    )
     assert "amy.lee" not in text
     parse = "| DAG files parse, all together (`airflow dags report`, median of 5) | < 0.25 s |"
     assert f"{parse} not measured | **no**" in text
