@@ -13,6 +13,7 @@ requesting parent's own account is no namesake of their child (a father and son 
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -40,9 +41,12 @@ def name_key(match_by: str, first: str, surname: str, group: str) -> tuple:
 def named_as(children: Iterable[Child], match_by: str) -> Callable[[Pupil], bool]:
     """Whether an account has the name (and group) of one of these children: the only accounts their
     matches look at, candidates and namesakes alike. A few thousand requests' surnames bring most of a
-    big school's accounts; this keeps the few that count."""
+    big school's accounts (or a trust's); this keeps the few that count. Each name is folded once."""
     wanted = {name_key(match_by, c.first_name, c.surname, c.tutor_group) for c in children}
-    return lambda p: name_key(match_by, p.first_name, p.surname, p.tutor_group) in wanted
+    folded, grouped = functools.cache(fold), functools.cache(fold_group)
+    if match_by == "name_only":
+        return lambda p: (folded(p.first_name), folded(p.surname)) in wanted
+    return lambda p: (folded(p.first_name), folded(p.surname), grouped(p.tutor_group)) in wanted
 
 
 class Match(NamedTuple):
