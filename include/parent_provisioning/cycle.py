@@ -149,8 +149,8 @@ def link(wp, mdl, s: Settings, site: dict, run_id: str, request_ids: Sequence[in
     revive as if it had run, so that its plan is what the real run would do.
 
     The requests go REQUESTS_PER_CHUNK at a time, each parent's in one chunk (plan.by_parent), so that
-    a chunk decides what all of them at once would; each chunk's pupils are every pupil and namesake
-    with its children's surnames, in all of Moodle. A chunk's links are committed with their ledger
+    a chunk decides what all of them at once would; a chunk's pupils are every pupil and namesake in
+    all of Moodle with one of its children's names. A chunk's links are committed with their ledger
     rows, then its outcomes: a crash leaves whole chunks, and the re-run converges as before."""
     st = Site.from_dict(site)
     auth = wordpress.auth_emails(wp, s)
@@ -349,9 +349,8 @@ def _pupil_index(mdl, s: Settings, st: Site, requests: list[Request]) -> PupilIn
     """The pupils with the names of the children the requests name, and their namesakes: every one in
     Moodle (the database finds them by surname; only those with a child's whole name are kept)."""
     children = [c for r in requests if not plan.parent_unusable(r) for c in r.children]
-    surnames, keep = {c.surname for c in children}, named_as(children, s.match_by)
-    pupils = moodle_db.find_pupils(mdl, s, st, surnames, keep)
-    namesakes = moodle_db.find_namesakes(mdl, s, surnames, {p.id for p in pupils}, keep)
+    surnames = {c.surname for c in children}
+    pupils, namesakes = moodle_db.find_named(mdl, s, st, surnames, named_as(children, s.match_by))
     return PupilIndex(pupils, s.match_by, namesakes)
 
 

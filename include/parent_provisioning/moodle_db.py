@@ -192,7 +192,7 @@ def _streamed_in(conn, query: str, values: Sequence, params: Sequence = ()) -> I
             yield from rows
 
 
-Keep = Callable[[Pupil], bool] | None  # which accounts to keep of those read
+Keep = Callable[[Pupil], bool] | None  # which accounts to keep of those read (find_named)
 
 
 def find_accounts(conn, s: Settings, site: Site, usernames: Iterable[str]) -> dict[str, Account]:
@@ -269,58 +269,27 @@ def usernames_taken(conn, s: Settings, site: Site, usernames: Iterable[str]) -> 
         ]
 
 
-def find_pupils(conn, s: Settings, site: Site, surnames: Iterable[str], keep: Keep = None) -> list[Pupil]:
-    """Active pupils with one of these surnames (the collation ignores case and accents); keep: only
-    those it keeps, the others never held (the rows are streamed)."""
+def find_named(
+    conn, s: Settings, site: Site, surnames: Iterable[str], keep: Keep = None
+) -> tuple[list[Pupil], list[Pupil]]:
+    """The not-deleted accounts, on any host, with one of these surnames (the collation ignores case
+    and accents), one statement per chunk of surnames, streamed: the active pupils (the candidates,
+    as _is_pupil_sql says) and every other account (suspended pupils, staff, parents, accounts outside
+    the pupil filter: not candidates, but each may be the child a request means, which makes its only
+    candidate namesake a guess; see matching). keep: only the accounts it keeps, the others never held."""
     names = sorted({n.strip() for n in surnames if n.strip()})
-    pf = s.pupil_filter
-    u = s.mdl("user")
-    if pf.by == "cohort":
-        join = (
-            f" JOIN `{s.mdl('cohort_members')}` cm ON cm.userid = u.id JOIN `{s.mdl('cohort')}` c"
-            f" ON c.id = cm.cohortid AND (c.idnumber IN ({sql.marks(len(pf.values))})"
-            f" OR c.name IN ({sql.marks(len(pf.values))}))"
-        )
-        join_params: tuple = pf.values + pf.values
-        where, where_params = "", ()
-    elif pf.by == "auth":
-        join, join_params = "", ()
-        where, where_params = f" AND u.auth IN ({sql.marks(len(pf.values))})", pf.values
-    else:
-        join, join_params = "", ()
-        where = " AND (" + " OR ".join(["u.email LIKE %s"] * len(pf.values)) + ")"
-        where_params = _email_domain_patterns(pf.values)
+    is_pupil, params = _is_pupil_sql(s, site, "u")
     query = (
-        f"SELECT DISTINCT u.id, u.firstname, u.lastname, u.department FROM `{u}` u{join}"
-        " WHERE u.deleted = 0 AND u.suspended = 0 AND u.auth NOT IN ('db', 'nologin')"
-        f" AND u.mnethostid = %s{where} AND u.lastname IN"
+        f"SELECT u.id, u.firstname, u.lastname, u.department, {is_pupil} FROM `{s.mdl('user')}` u"
+        " WHERE u.deleted = 0 AND u.lastname IN"
     )
-    pupils: dict[int, Pupil] = {}
-    for uid, first, last, dept in _streamed_in(conn, query, names, (*join_params, site.mnethost_id, *where_params)):
-        pupil = Pupil(int(uid), first, last, dept or "")
-        if keep is None or keep(pupil):
-            pupils[pupil.id] = pupil
-    return list(pupils.values())
-
-
-def find_namesakes(
-    conn, s: Settings, surnames: Iterable[str], pupil_ids: Iterable[int], keep: Keep = None
-) -> list[Pupil]:
-    """Every other account, on any host, not deleted, with one of these surnames: suspended pupils,
-    staff, parents, accounts outside the pupil filter. Not candidates, but each may be the child a
-    request means, which makes its only candidate namesake a guess (see matching). keep: as find_pupils."""
-    names = sorted({n.strip() for n in surnames if n.strip()})
-    candidates = set(pupil_ids)
-    found = (
-        Pupil(int(uid), first, last, dept or "")
-        for uid, first, last, dept in _streamed_in(
-            conn,
-            f"SELECT id, firstname, lastname, department FROM `{s.mdl('user')}` WHERE deleted = 0 AND lastname IN",
-            names,
-        )
-        if int(uid) not in candidates
-    )
-    return [p for p in found if keep is None or keep(p)]
+    pupils: list[Pupil] = []
+    others: list[Pupil] = []
+    for uid, first, last, dept, pupil in _streamed_in(conn, query, names, params):
+        account = Pupil(int(uid), first, last, dept or "")
+        if keep is None or keep(account):
+            (pupils if pupil else others).append(account)
+    return pupils, others
 
 
 def ensure_user_contexts(
@@ -619,7 +588,7 @@ def _email_domain_patterns(domains: Iterable[str]) -> tuple[str, ...]:
 
 
 def _is_pupil_sql(s: Settings, site: Site, alias: str) -> tuple[str, tuple]:
-    """An SQL condition on the user row `alias`: an active pupil, as find_pupils reads pupils."""
+    """An SQL condition on the user row `alias`: an active pupil, a candidate for a child (find_named)."""
     pf = s.pupil_filter
     if pf.by == "cohort":
         marks = sql.marks(len(pf.values))
