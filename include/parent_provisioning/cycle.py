@@ -48,9 +48,10 @@ log = logging.getLogger(__name__)
 
 
 # Requests collect and link_children read, decide and write at a time: a task's memory is one chunk's
-# whatever the queue (link_children: about 30 MB of Python objects), for about twenty statements a chunk.
-REQUESTS_PER_CHUNK = 5000
-LINKS_PER_BATCH = 10000  # ledger rows unlink_children judges at a time (more when one parent's run past it)
+# whatever the queue, for a few dozen statements a chunk. Large, as each chunk of link_children reads
+# every account with its children's surnames (in a trust, nearly all of Moodle's) to keep a few.
+REQUESTS_PER_CHUNK = 20_000
+LINKS_PER_BATCH = 25_000  # ledger rows unlink_children judges at a time (more when one parent's run past it)
 PLAN_REQUESTS = 200  # requests a dry run's plan lists one by one (its counts are whole)
 LISTED = 200  # leavers, parents without a current child, unjustified links: listed one by one (counts are whole)
 
@@ -303,12 +304,15 @@ def unlink_links(
     return result
 
 
+REPLAN_COLUMNS = "request_id, outcome, reason_key, parent_userid, linked_children, fingerprint"
+
+
 def _replans(wp, s: Settings, run_id: str, digests: dict[int, str]) -> dict[int, unlink.Replan]:
     """What this run's link_children planned, from its outcomes, for these requests (digests: each one's
     now) still as it read them."""
     outcomes = [
         {**o, "linked_children": json.loads(o["linked_children"] or "[]")}
-        for o in own_tables.run_outcomes(wp, s, run_id, digests)
+        for o in own_tables.run_outcomes(wp, s, run_id, digests, REPLAN_COLUMNS)
     ]
     return unlink.replans_from_outcomes(outcomes, digests)
 

@@ -212,9 +212,11 @@ RUN_OUTCOME_COLUMNS = (
 )
 
 
-def run_outcomes(conn, s: Settings, run_id: str, request_ids: Iterable[int] | None = None) -> list[dict]:
-    """This run's outcome rows, by request id; request_ids: only theirs."""
-    query = f"SELECT {RUN_OUTCOME_COLUMNS} FROM `{s.outcomes_table}` WHERE run_id = %s"
+def run_outcomes(
+    conn, s: Settings, run_id: str, request_ids: Iterable[int] | None = None, columns: str = RUN_OUTCOME_COLUMNS
+) -> list[dict]:
+    """This run's outcome rows, by request id; request_ids: only theirs; columns: only these (from this code)."""
+    query = f"SELECT {columns} FROM `{s.outcomes_table}` WHERE run_id = %s"
     with sql.cursor(conn) as cur:
         if request_ids is None:
             return sql.dict_rows(cur, f"{query} ORDER BY request_id", (run_id,))

@@ -31,7 +31,7 @@ def cursor(conn) -> Iterator:
         cur.close()
 
 
-CHUNK = 5000  # ids or names per IN list: a handful of statements even at 10,000 requests
+CHUNK = 10_000  # ids or names per IN list: a handful of statements per task even at 50,000 requests
 
 
 def chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
