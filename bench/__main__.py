@@ -320,6 +320,16 @@ def parse_time() -> dict:
     return {"runs": found, "median": statistics.median(found) if found else None}
 
 
+def _commit() -> str:
+    """The code measured: HEAD, marked "+changes" when the checkout differs from it (not a git clone: "unknown")."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
 def machine() -> dict:
     cpu = next(
         (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln),
@@ -333,6 +343,7 @@ def machine() -> dict:
 
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": _commit(),
         "cpu": f"{os.cpu_count()} × {cpu}",
         "memory": f"{mem_kb / 1024 / 1024:.0f} GiB",
         "os": platform.platform(),
@@ -432,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 entry = measure(bed, size, work, with_plugin=size <= args.plugin_up_to)
                 entry["measured"] = run["machine"]["date"]
+                entry["commit"] = run["machine"].get("commit")
             except Exception as exc:  # any failure of one size: reported, and the next size is tried
                 traceback.print_exc()
                 entry = not_run(size, f"{type(exc).__name__}: {exc}")

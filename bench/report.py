@@ -53,7 +53,7 @@ def figures(run: dict) -> dict:
         "xcom_private": len(dag.get("xcom_private") or []),
         "user_sync": user_sync(dag.get("report") or {}),
         "ok": run["end_state"]["ok"],
-        "measured": run.get("measured", "–"),
+        "measured": run.get("measured", "–") + (f" ({run['commit']})" if run.get("commit") else ""),
         "end_state": run["end_state"]["text"],
         "plugin_statements": theirs,
         "plugin_s": plugin["seconds"],
