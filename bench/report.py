@@ -52,6 +52,8 @@ def figures(run: dict) -> dict:
         "xcom": sum(dag["xcom_bytes"].values()),
         "xcom_private": len(dag.get("xcom_private") or []),
         "user_sync": user_sync(dag.get("report") or {}),
+        "created": (((dag.get("report") or {}).get("sync") or {}).get("actual") or {}).get("created", 0),
+        "task_s": {name: t["seconds"] for name, t in dag["tasks"].items()},
         "ok": run["end_state"]["ok"],
         "measured": run.get("measured", "–") + (f" ({run['commit']})" if run.get("commit") else ""),
         "end_state": run["end_state"]["text"],
@@ -181,6 +183,7 @@ def render(results: dict) -> str:
         )
     out += _not_measured(results)
     out += _growth(runs)
+    out += _faster_than_linear(runs)
     out += [
         "",
         "## Beside the WordPress plugin's per-request pattern",
@@ -528,4 +531,65 @@ def _growth(runs: list[dict]) -> list[str]:
             x, y = get(a), get(b)
             cells.append(f"{math.log(y / x) / math.log(b['size'] / a['size']):.2f}" if x > 0 and y > 0 else "–")
         out.append(_row((name, *cells)))
+    return out
+
+
+# Why a task grows faster than linearly, where it does (the figures in the sentence are measured).
+WHY = {
+    "sync_users": (
+        "**Moodle's cost, not the project's.** For each account it creates, the Moodle double (as Moodle's "
+        "`auth_db` does) reads that parent's row from the WordPress plugin's auth table by username, and that "
+        "table has no index on `username` (the project never alters the plugin's tables), so every read scans "
+        "the whole table: the sync's time is (accounts created × auth rows), and each account costs more the "
+        "bigger the trust. Per account created: {per_account}."
+    ),
+    "send_passwords": (
+        "Moodle's cost: one password set and one mail per new account, in one process; each account's "
+        "statements are indexed, so what grows is the server's work on a bigger `user` table and buffer pool."
+    ),
+}
+GROWTH_FLOOR_S = 5.0  # a task under this at the bigger size is noise, not growth
+
+
+def _exponent(x: float, y: float, a: int, b: int) -> float | None:
+    import math
+
+    return math.log(y / x) / math.log(b / a) if x > 0 and y > 0 else None
+
+
+def _faster_than_linear(runs: list[dict]) -> list[str]:
+    """Each task's seconds at each size from 1,000 up, with their growth exponent, and the reason for
+    each task that grew faster than linearly (k > 1.2) at a step where it took GROWTH_FLOOR_S or more."""
+    big = [f for f in runs if f["size"] >= 1000]
+    steps = list(zip(big, big[1:], strict=False))
+    if not steps:
+        return []
+    out = [
+        "",
+        "### Which tasks grow faster than linearly",
+        "",
+        "Each task's seconds at each size, and the exponent *k* of each step (as above).",
+        "",
+        _row(("task", *(f"s at {f['size']:,}" for f in big), *(f"k {a['size']:,} → {b['size']:,}" for a, b in steps))),
+        _row(("---", *("---:",) * (len(big) + len(steps)))),
+    ]
+    superlinear: dict[str, list[str]] = {}
+    for task in (t for t in TASK_ORDER if any(t in f["task_s"] for f in big)):
+        secs = [f["task_s"].get(task, 0.0) for f in big]
+        ks = [_exponent(secs[i], secs[i + 1], a["size"], b["size"]) for i, (a, b) in enumerate(steps)]
+        out.append(_row((f"`{task}`", *(_n(x) for x in secs), *("–" if k is None else f"{k:.2f}" for k in ks))))
+        for i, k in enumerate(ks):
+            if k is not None and k > 1.2 and secs[i + 1] >= GROWTH_FLOOR_S:
+                superlinear.setdefault(task, []).append(
+                    f"{steps[i][0]['size']:,} → {steps[i][1]['size']:,}: k = {k:.2f}"
+                )
+    if not superlinear:
+        return out + ["", "No task of 5 s or more grew faster than linearly."]
+    out += [""]
+    for task, where in superlinear.items():
+        per_account = ", ".join(
+            f"{f['task_s'].get(task, 0) / f['created'] * 1000:.1f} ms at {f['size']:,}" for f in big if f["created"]
+        )
+        why = WHY.get(task, "Not explained by the benchmark: see the per-task tables.").format(per_account=per_account)
+        out.append(f"- `{task}` ({'; '.join(where)}). {why}")
     return out

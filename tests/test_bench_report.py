@@ -234,3 +234,23 @@ def test_an_interrupted_run_still_writes_what_it_measured(fake_bench, monkeypatc
     assert "| 100 | 250 |" in text
     assert "- **10,000**: failed (" in text and "interrupted by SIGTERM while it ran" in text
     assert "50,000" not in text.split("Not measured:")[1].split("###")[0].replace("10,000", "")
+
+
+def test_a_task_that_grows_faster_than_linearly_is_named_with_its_reason():
+    def run(size, sync_s, link_s):
+        r = _run(size, sync_s + link_s + 20, {**TASKS, "sync_users": _task(sync_s), "link_children": _task(link_s)})
+        r["dag"]["report"] = {"sync": {"actual": {"created": size}}}
+        return r
+
+    # sync_users quadruples when the size doubles (k = 2); link_children doubles (k = 1): only one is named
+    runs = [report.figures(run(n, s, k)) for n, s, k in ((1_000, 10.0, 2.0), (2_000, 40.0, 4.0), (4_000, 160.0, 8.0))]
+    text = "\n".join(report._faster_than_linear(runs))
+    assert "| `sync_users` | 10 | 40 | 160 | 2.00 | 2.00 |" in text
+    assert "| `link_children` | 2 | 4 | 8 | 1.00 | 1.00 |"
+    assert "`collect`" not in text  # in no run: no row in text
+    assert "- `sync_users` (1,000 → 2,000: k = 2.00; 2,000 → 4,000: k = 2.00). **Moodle's cost" in text
+    assert "10.0 ms at 1,000, 20.0 ms at 2,000, 40.0 ms at 4,000" in text  # per account created
+    assert "- `link_children`" not in text
+    # a task under the floor is noise, not growth: check grows k = 2 but stays under 5 s
+    small = [report.figures(run(n, 1.0, 1.0)) for n in (1_000, 2_000)]
+    assert "No task of 5 s or more grew faster than linearly." in "\n".join(report._faster_than_linear(small))
