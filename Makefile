@@ -29,7 +29,7 @@ stack-down:  ## stop exactly what `make stack` started (by pid)
 
 test: setup lint  ## lint, then every test (real MariaDB, OpenSSH, Airflow)
 	@export PP_AIRFLOW_HOME=$(CURDIR)/.airflow/test && $(ENV) \
-	  { [ -f "$$AIRFLOW_HOME/airflow.db" ] || $(VENV)/airflow db migrate >/dev/null; } && $(VENV)/pytest -q -p no:cacheprovider; rc=$$?; \
+	  { [ -f "$$AIRFLOW_HOME/airflow.db" ] || $(VENV)/airflow db migrate >/dev/null; } && $(VENV)/pytest -q -p no:cacheprovider --durations=15; rc=$$?; \
 	  if [ $$rc = 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 unit: setup  ## the pure tests (the cycle's decisions, settings, the sync's prediction): seconds, no test bed
