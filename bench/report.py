@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from include.parent_provisioning.cycle import REQUESTS_PER_CHUNK
+
 TARGETS = {
     "statements": 200,  # per cycle at 10,000 requests, both databases
     "own_seconds": 60,  # the DAG run minus the two Moodle tasks, at 10,000
@@ -543,10 +545,14 @@ WHY = {
         "the whole table: the sync's time is (accounts created × auth rows), and each account costs more the "
         "bigger the trust. Per account created: {per_account}."
     ),
-    "send_passwords": (
-        "Moodle's cost: one password set and one mail per new account, in one process; each account's "
-        "statements are indexed, so what grows is the server's work on a bigger `user` table and buffer pool."
+    "link_children": (
+        "Each chunk of {chunk:,} requests (`REQUESTS_PER_CHUNK`, which bounds the task's memory) reads every "
+        "account with one of its children's surnames, and in a trust a chunk's surnames are nearly all of the "
+        "trust's, so each chunk reads nearly every account: (chunks × accounts), which grows with size² once "
+        "there is more than one chunk ({chunks}). Reading the pupils once a cycle, kept by the whole queue's "
+        "names, would make it linear at the cost of that memory."
     ),
+    "send_passwords": "Moodle's cost, not the project's: one password and one mail per account created.",
 }
 GROWTH_FLOOR_S = 5.0  # a task under this at the bigger size is noise, not growth
 
@@ -590,6 +596,12 @@ def _faster_than_linear(runs: list[dict]) -> list[str]:
         per_account = ", ".join(
             f"{f['task_s'].get(task, 0) / f['created'] * 1000:.1f} ms at {f['size']:,}" for f in big if f["created"]
         )
-        why = WHY.get(task, "Not explained by the benchmark: see the per-task tables.").format(per_account=per_account)
-        out.append(f"- `{task}` ({'; '.join(where)}). {why}")
+        chunks = ", ".join(f"{-(-f['size'] // REQUESTS_PER_CHUNK)} at {f['size']:,}" for f in big)
+        why = WHY.get(task, "Not explained by the benchmark: see the per-task tables.").format(
+            per_account=per_account, chunks=chunks, chunk=REQUESTS_PER_CHUNK
+        )
+        last = big[-1]
+        took = _n(last["task_s"].get(task, 0))
+        scale = f"At {last['size']:,}: {took} s, beside {_n(last['moodle_s'])} s in Moodle's two tasks."
+        out.append(f"- `{task}` ({'; '.join(where)}). {why} {scale}")
     return out
