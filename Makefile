@@ -35,7 +35,7 @@ test: setup lint  ## lint, then every test (real MariaDB, OpenSSH, Airflow)
 unit: setup  ## the pure tests (the cycle's decisions, settings, the sync's prediction): seconds, no test bed
 	@$(VENV)/pytest -q -p no:cacheprovider tests/unit
 
-bench: setup  ## the cycle at 100, 1,000 and 10,000 requests beside the WordPress plugin's pattern: BENCHMARKS.md (~20 min)
+bench: setup  ## the cycle at 100, 1,000 and 10,000 requests beside the WordPress plugin's pattern: BENCHMARKS.md (~7 min)
 	@export PP_AIRFLOW_HOME=$(CURDIR)/.airflow/bench && $(ENV) \
 	  { [ -f "$$AIRFLOW_HOME/airflow.db" ] || $(VENV)/airflow db migrate >/dev/null; } && $(VENV)/python -m bench $${BENCH_ARGS:-}
 
