@@ -31,11 +31,12 @@ class Pupil:
     tutor_group: str
 
 
-def name_key(match_by: str, first: str, surname: str, group: str) -> tuple:
-    """What matching compares: the folded names, and the tutor group under name_and_tutor_group."""
+def name_key(match_by: str, first: str, surname: str, group: str, names=fold, groups=fold_group) -> tuple:
+    """What matching compares: the folded names, and the tutor group under name_and_tutor_group
+    (names, groups: the folding, cached by named_as)."""
     if match_by == "name_only":
-        return fold(first), fold(surname)
-    return fold(first), fold(surname), fold_group(group)
+        return names(first), names(surname)
+    return names(first), names(surname), groups(group)
 
 
 def named_as(children: Iterable[Child], match_by: str) -> Callable[[Pupil], bool]:
@@ -43,10 +44,8 @@ def named_as(children: Iterable[Child], match_by: str) -> Callable[[Pupil], bool
     matches look at, candidates and namesakes alike. A few thousand requests' surnames bring most of a
     big school's accounts (or a trust's); this keeps the few that count. Each name is folded once."""
     wanted = {name_key(match_by, c.first_name, c.surname, c.tutor_group) for c in children}
-    folded, grouped = functools.cache(fold), functools.cache(fold_group)
-    if match_by == "name_only":
-        return lambda p: (folded(p.first_name), folded(p.surname)) in wanted
-    return lambda p: (folded(p.first_name), folded(p.surname), grouped(p.tutor_group)) in wanted
+    names, groups = functools.cache(fold), functools.cache(fold_group)
+    return lambda p: name_key(match_by, p.first_name, p.surname, p.tutor_group, names, groups) in wanted
 
 
 class Match(NamedTuple):
