@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from include.parent_provisioning.cycle import REQUESTS_PER_CHUNK
 
 TARGETS = {
@@ -512,9 +514,7 @@ GROWTH = (
 def _growth(runs: list[dict]) -> list[str]:
     """How each figure grows from one size to the next, as the exponent k in size^k: 1 is linear,
     0 flat, 2 quadratic. Only between sizes of 1,000 and more (below, fixed costs are all there is)."""
-    import math
-
-    steps = [(a, b) for a, b in zip(runs, runs[1:], strict=False) if a["size"] >= 1000 and b["size"] > a["size"]]
+    steps = _steps(runs)
     if not steps:
         return []
     out = [
@@ -530,8 +530,8 @@ def _growth(runs: list[dict]) -> list[str]:
     for name, get in GROWTH:
         cells = []
         for a, b in steps:
-            x, y = get(a), get(b)
-            cells.append(f"{math.log(y / x) / math.log(b['size'] / a['size']):.2f}" if x > 0 and y > 0 else "–")
+            k = _exponent(get(a), get(b), a["size"], b["size"])
+            cells.append("–" if k is None else f"{k:.2f}")
         out.append(_row((name, *cells)))
     return out
 
@@ -557,19 +557,24 @@ WHY = {
 GROWTH_FLOOR_S = 5.0  # a task under this at the bigger size is noise, not growth
 
 
-def _exponent(x: float, y: float, a: int, b: int) -> float | None:
-    import math
+def _steps(runs: list[dict]) -> list[tuple[dict, dict]]:
+    """Each pair of consecutive sizes from 1,000 up (below, fixed costs are all there is)."""
+    big = [f for f in runs if f["size"] >= 1000]
+    return list(zip(big, big[1:], strict=False))
 
+
+def _exponent(x: float, y: float, a: int, b: int) -> float | None:
+    """k in y/x = (b/a)^k: how a figure x at size a grew to y at size b."""
     return math.log(y / x) / math.log(b / a) if x > 0 and y > 0 else None
 
 
 def _faster_than_linear(runs: list[dict]) -> list[str]:
     """Each task's seconds at each size from 1,000 up, with their growth exponent, and the reason for
     each task that grew faster than linearly (k > 1.2) at a step where it took GROWTH_FLOOR_S or more."""
-    big = [f for f in runs if f["size"] >= 1000]
-    steps = list(zip(big, big[1:], strict=False))
+    steps = _steps(runs)
     if not steps:
         return []
+    big = [a for a, _ in steps] + [steps[-1][1]]
     out = [
         "",
         "### Which tasks grow faster than linearly",
@@ -590,7 +595,7 @@ def _faster_than_linear(runs: list[dict]) -> list[str]:
                     f"{steps[i][0]['size']:,} → {steps[i][1]['size']:,}: k = {k:.2f}"
                 )
     if not superlinear:
-        return out + ["", "No task of 5 s or more grew faster than linearly."]
+        return out + ["", f"No task of {GROWTH_FLOOR_S:.0f} s or more grew faster than linearly."]
     out += [""]
     for task, where in superlinear.items():
         per_account = ", ".join(
